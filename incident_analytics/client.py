@@ -1,0 +1,676 @@
+"""``IncidentClient`` and ``AsyncIncidentClient``: one ``call`` path, paging, and named helpers.
+
+```python
+import incident_analytics as ia
+
+with ia.IncidentClient("https://mystack.grafana.net", token="glsa_...") as client:
+    incident = client.incidents.get("17")
+    for preview in client.incidents.query("status:active severity:major"):
+        ...
+    client.incidents.assign_label("17", "team", "payments")
+```
+Helpers are grouped by service: ``incidents``, ``tasks``, ``activity``, ``roles``, ``severities``,
+``fields``. Every helper checks its arguments before anything is sent.
+"""
+
+from __future__ import annotations
+
+import builtins
+import logging
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+
+from . import rpc
+from .config import (
+    DEFAULT_PLUGIN_ID,
+    DEFAULT_TIMEOUT,
+    MAX_PAGE_SIZE,
+    RetryPolicy,
+    resolve_base_url,
+    resolve_token,
+    resolve_url,
+)
+from .errors import NotFoundError
+from .pagination import PageCallback, aiter_pages, iter_pages
+from .transport import AsyncTransport, JSONDict, SyncTransport, TransportSettings
+
+logger = logging.getLogger("incident_analytics")
+T = TypeVar("T")
+
+
+def _settings(
+    url: str | None,
+    token: str | None,
+    plugin_id: str,
+    timeout: float,
+    max_retries: int | None,
+    retry: RetryPolicy | None,
+    allow_insecure_http: bool,
+    rate_limit: float | None,
+) -> TransportSettings:
+    policy = retry or RetryPolicy()
+    if max_retries is not None:
+        policy = RetryPolicy(
+            max_retries=max_retries,
+            backoff_base=policy.backoff_base,
+            backoff_max=policy.backoff_max,
+            max_retry_after=policy.max_retry_after,
+            total_timeout=policy.total_timeout,
+            retry_statuses=policy.retry_statuses,
+        )
+    if timeout <= 0:
+        raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
+    base = resolve_base_url(resolve_url(url), plugin_id=plugin_id, allow_insecure_http=allow_insecure_http)
+    return TransportSettings(
+        base_url=base,
+        token=resolve_token(token),
+        timeout=timeout,
+        retry=policy,
+        rate_limit=rate_limit,
+        rate_burst=max(1, int(rate_limit or 1)),
+    )
+
+
+class _Namespace:
+    def __init__(self, client: IncidentClient) -> None:
+        self._client = client
+
+    def _run(self, call: rpc.RPC[T]) -> T:
+        return call.parse(self._client.call(call.method, call.body))
+
+
+class _AsyncNamespace:
+    def __init__(self, client: AsyncIncidentClient) -> None:
+        self._client = client
+
+    async def _run(self, call: rpc.RPC[T]) -> T:
+        return call.parse(await self._client.call(call.method, call.body))
+
+
+# --------------------------------------------------------------------------------------------------
+# Sync helpers.
+
+
+class Incidents(_Namespace):
+    """``IncidentsService``: list, read, declare and change incidents, their labels and roles."""
+
+    def query(
+        self,
+        query_string: str = "",
+        *,
+        order_field: str = "createdTime",
+        order_direction: str = "DESC",
+        include_membership: bool = False,
+        include_field_values: bool = False,
+        page_size: int = MAX_PAGE_SIZE,
+        max_items: int | None = None,
+        on_page: PageCallback | None = None,
+    ) -> Iterator[JSONDict]:
+        """Yield ``IncidentPreview`` records matching a query string, across all pages.
+
+        >>> for p in client.incidents.query("isdrill:false status:resolved", order_field="closedTime"):
+        ...     print(p["incidentID"], p["title"])   # doctest: +SKIP
+        """
+        body = rpc.query_previews_body(
+            query_string,
+            order_field=order_field,
+            order_direction=order_direction,
+            include_membership=include_membership,
+            include_field_values=include_field_values,
+        )
+        return self._client.paginate(
+            rpc.QUERY_PREVIEWS,
+            body,
+            "incidentPreviews",
+            page_size=page_size,
+            max_items=max_items,
+            on_page=on_page,
+        )
+
+    def query_full(
+        self, query_string: str = "", *, page_size: int = MAX_PAGE_SIZE, max_items: int | None = None
+    ) -> Iterator[JSONDict]:
+        """Yield full ``Incident`` records with the deprecated ``QueryIncidents`` (tasks included)."""
+        body = rpc.query_incidents_body(query_string)
+        return self._client.paginate(
+            rpc.QUERY_INCIDENTS, body, "incidents", page_size=page_size, max_items=max_items
+        )
+
+    def get(self, incident_id: object) -> JSONDict:
+        """The full ``Incident``; ``NotFoundError`` for an unknown ID."""
+        return self._run(rpc.get_incident(incident_id))
+
+    def create(
+        self,
+        title: object,
+        *,
+        severity: object = None,
+        labels: Iterable[str] = (),
+        status: object = "active",
+        is_drill: object = False,
+        room_prefix: object = None,
+        initial_status_update: object = None,
+    ) -> JSONDict:
+        """Declare an incident. Never retried once it may have reached the server."""
+        return self._run(
+            rpc.create_incident(
+                title,
+                severity=severity,
+                labels=labels,
+                status=status,
+                is_drill=is_drill,
+                room_prefix=room_prefix,
+                initial_status_update=initial_status_update,
+            )
+        )
+
+    def update_status(self, incident_id: object, status: object) -> JSONDict:
+        """Set the status to ``active`` or ``resolved``; returns the incident."""
+        return self._run(rpc.update_status(incident_id, status))
+
+    def update_severity(self, incident_id: object, severity: object) -> JSONDict:
+        """Set the severity label; returns the incident."""
+        return self._run(rpc.update_severity(incident_id, severity))
+
+    def update_title(self, incident_id: object, title: object) -> JSONDict:
+        """Set the title; returns the incident."""
+        return self._run(rpc.update_title(incident_id, title))
+
+    def update_is_drill(self, incident_id: object, is_drill: object) -> JSONDict:
+        """Mark or unmark the incident as a drill; returns the incident."""
+        return self._run(rpc.update_is_drill(incident_id, is_drill))
+
+    def update_event_time(self, incident_id: object, event_name: object, event_time: object) -> JSONDict:
+        """Move ``incidentStart`` or ``incidentEnd`` to an aware time."""
+        return self._run(rpc.update_event_time(incident_id, event_name, event_time))
+
+    def add_label(
+        self, incident_id: object, label: object, *, description: str = "", color_hex: str = ""
+    ) -> JSONDict:
+        """Add a free-form (Tags) label; returns the incident."""
+        return self._run(rpc.add_label(incident_id, label, description=description, color_hex=color_hex))
+
+    def remove_label(self, incident_id: object, label: object) -> JSONDict:
+        """Remove a free-form label by text; returns the incident."""
+        return self._run(rpc.remove_label(incident_id, label))
+
+    def assign_label(self, incident_id: object, key: object, value: object) -> list[JSONDict]:
+        """Set a ``key:value`` label; returns the incident's keyed labels."""
+        return self._run(rpc.assign_label(incident_id, key, value))
+
+    def unassign_label(self, incident_id: object, key: object, value: object) -> list[JSONDict]:
+        """Remove a ``key:value`` label; returns the incident's keyed labels."""
+        return self._run(rpc.unassign_label(incident_id, key, value))
+
+    def get_labels(self, incident_id: object) -> list[JSONDict]:
+        """The incident's ``key:value`` labels (``IncidentKeyValueLabel`` records)."""
+        return self._run(rpc.get_labels(incident_id))
+
+    def assign_role(self, incident_id: object, user_id: object, role: object) -> JSONDict:
+        """Give a user a role (``commander``, ``investigator``, ``observer``)."""
+        return self._run(rpc.assign_role(incident_id, user_id, role))
+
+    def unassign_role(self, incident_id: object, user_id: object, role: object) -> JSONDict:
+        """Take a role away from a user."""
+        return self._run(rpc.unassign_role(incident_id, user_id, role))
+
+
+class Tasks(_Namespace):
+    """``TasksService``: an incident's checklist."""
+
+    def add(self, incident_id: object, text: object, *, assign_to_user_id: object = None) -> JSONDict:
+        """Add a task; returns it. Never retried once it may have reached the server."""
+        return self._run(rpc.add_task(incident_id, text, assign_to_user_id=assign_to_user_id))
+
+    def update_status(self, incident_id: object, task_id: object, status: object) -> JSONDict:
+        """Set a task's status to ``todo``, ``progress`` or ``done``; returns the task."""
+        return self._run(rpc.update_task_status(incident_id, task_id, status))
+
+    def update_text(self, incident_id: object, task_id: object, text: object) -> JSONDict:
+        """Change a task's text; returns the task."""
+        return self._run(rpc.update_task_text(incident_id, task_id, text))
+
+    def assign_user(self, incident_id: object, task_id: object, user_id: object) -> JSONDict:
+        """Assign a task to a user; returns the task."""
+        return self._run(rpc.assign_task_user(incident_id, task_id, user_id))
+
+    def delete(self, incident_id: object, task_id: object) -> JSONDict:
+        """Delete a task; returns the remaining task list."""
+        return self._run(rpc.delete_task(incident_id, task_id))
+
+
+class Activity(_Namespace):
+    """``ActivityService``: an incident's timeline."""
+
+    def query(
+        self,
+        incident_id: object,
+        *,
+        kinds: Iterable[str] | None = None,
+        tag: object = None,
+        order_direction: str = "ASC",
+        page_size: int = MAX_PAGE_SIZE,
+        max_items: int | None = None,
+    ) -> Iterator[JSONDict]:
+        """Yield an incident's ``ActivityItem`` records across all pages, oldest first by default."""
+        body = rpc.query_activity_body(incident_id, kinds=kinds, tag=tag, order_direction=order_direction)
+        return self._client.paginate(
+            rpc.QUERY_ACTIVITY, body, "activityItems", page_size=page_size, max_items=max_items
+        )
+
+    def add_note(self, incident_id: object, body: object, *, event_time: object = None) -> JSONDict:
+        """Add a ``userNote`` to the timeline; returns the new item."""
+        return self._run(rpc.add_note(incident_id, body, event_time=event_time))
+
+
+class Roles(_Namespace):
+    """``RolesService``."""
+
+    def list(self) -> builtins.list[JSONDict]:
+        """The org's incident roles (``Role`` records)."""
+        return self._run(rpc.get_roles())
+
+
+class Severities(_Namespace):
+    """``SeveritiesService``."""
+
+    def list(self) -> builtins.list[JSONDict]:
+        """The org's severities; the defaults (Pending, Minor, Major, Critical) where the method is absent."""
+        try:
+            return self._run(rpc.get_org_severities())
+        except NotFoundError:
+            logger.info("GetOrgSeverities is not available on this stack; using the default severities")
+            return [dict(s) for s in rpc.DEFAULT_SEVERITIES]
+
+
+class Fields(_Namespace):
+    """``FieldsService``: custom fields, among them the label keys and their values."""
+
+    def list(self, domain_name: object = None) -> builtins.list[JSONDict]:
+        """Every custom field (``CustomMetadataField``), optionally of one domain."""
+        return self._run(rpc.get_fields(domain_name))
+
+    def label_keys(self) -> dict[str, builtins.list[str]]:
+        """Label keys mapped to their allowed values, e.g. ``{"team": ["payments", "platform"]}``."""
+        return rpc.label_keys_from_fields(self.list())
+
+
+# --------------------------------------------------------------------------------------------------
+# Async helpers: the same builders, awaited.
+
+
+class AsyncIncidents(_AsyncNamespace):
+    """Async ``IncidentsService``; see ``Incidents`` for each method."""
+
+    def query(
+        self,
+        query_string: str = "",
+        *,
+        order_field: str = "createdTime",
+        order_direction: str = "DESC",
+        include_membership: bool = False,
+        include_field_values: bool = False,
+        page_size: int = MAX_PAGE_SIZE,
+        max_items: int | None = None,
+        on_page: PageCallback | None = None,
+    ) -> AsyncIterator[JSONDict]:
+        """Yield ``IncidentPreview`` records across all pages."""
+        body = rpc.query_previews_body(
+            query_string,
+            order_field=order_field,
+            order_direction=order_direction,
+            include_membership=include_membership,
+            include_field_values=include_field_values,
+        )
+        return self._client.paginate(
+            rpc.QUERY_PREVIEWS,
+            body,
+            "incidentPreviews",
+            page_size=page_size,
+            max_items=max_items,
+            on_page=on_page,
+        )
+
+    def query_full(
+        self, query_string: str = "", *, page_size: int = MAX_PAGE_SIZE, max_items: int | None = None
+    ) -> AsyncIterator[JSONDict]:
+        """Yield full ``Incident`` records with the deprecated ``QueryIncidents``."""
+        body = rpc.query_incidents_body(query_string)
+        return self._client.paginate(
+            rpc.QUERY_INCIDENTS, body, "incidents", page_size=page_size, max_items=max_items
+        )
+
+    async def get(self, incident_id: object) -> JSONDict:
+        """The full ``Incident``; ``NotFoundError`` for an unknown ID."""
+        return await self._run(rpc.get_incident(incident_id))
+
+    async def create(
+        self,
+        title: object,
+        *,
+        severity: object = None,
+        labels: Iterable[str] = (),
+        status: object = "active",
+        is_drill: object = False,
+        room_prefix: object = None,
+        initial_status_update: object = None,
+    ) -> JSONDict:
+        """Declare an incident. Never retried once it may have reached the server."""
+        return await self._run(
+            rpc.create_incident(
+                title,
+                severity=severity,
+                labels=labels,
+                status=status,
+                is_drill=is_drill,
+                room_prefix=room_prefix,
+                initial_status_update=initial_status_update,
+            )
+        )
+
+    async def update_status(self, incident_id: object, status: object) -> JSONDict:
+        """Set the status to ``active`` or ``resolved``."""
+        return await self._run(rpc.update_status(incident_id, status))
+
+    async def update_severity(self, incident_id: object, severity: object) -> JSONDict:
+        """Set the severity label."""
+        return await self._run(rpc.update_severity(incident_id, severity))
+
+    async def update_title(self, incident_id: object, title: object) -> JSONDict:
+        """Set the title."""
+        return await self._run(rpc.update_title(incident_id, title))
+
+    async def update_is_drill(self, incident_id: object, is_drill: object) -> JSONDict:
+        """Mark or unmark the incident as a drill."""
+        return await self._run(rpc.update_is_drill(incident_id, is_drill))
+
+    async def update_event_time(
+        self, incident_id: object, event_name: object, event_time: object
+    ) -> JSONDict:
+        """Move ``incidentStart`` or ``incidentEnd``."""
+        return await self._run(rpc.update_event_time(incident_id, event_name, event_time))
+
+    async def add_label(
+        self, incident_id: object, label: object, *, description: str = "", color_hex: str = ""
+    ) -> JSONDict:
+        """Add a free-form (Tags) label."""
+        return await self._run(
+            rpc.add_label(incident_id, label, description=description, color_hex=color_hex)
+        )
+
+    async def remove_label(self, incident_id: object, label: object) -> JSONDict:
+        """Remove a free-form label by text."""
+        return await self._run(rpc.remove_label(incident_id, label))
+
+    async def assign_label(self, incident_id: object, key: object, value: object) -> list[JSONDict]:
+        """Set a ``key:value`` label."""
+        return await self._run(rpc.assign_label(incident_id, key, value))
+
+    async def unassign_label(self, incident_id: object, key: object, value: object) -> list[JSONDict]:
+        """Remove a ``key:value`` label."""
+        return await self._run(rpc.unassign_label(incident_id, key, value))
+
+    async def get_labels(self, incident_id: object) -> list[JSONDict]:
+        """The incident's ``key:value`` labels."""
+        return await self._run(rpc.get_labels(incident_id))
+
+    async def assign_role(self, incident_id: object, user_id: object, role: object) -> JSONDict:
+        """Give a user a role."""
+        return await self._run(rpc.assign_role(incident_id, user_id, role))
+
+    async def unassign_role(self, incident_id: object, user_id: object, role: object) -> JSONDict:
+        """Take a role away from a user."""
+        return await self._run(rpc.unassign_role(incident_id, user_id, role))
+
+
+class AsyncTasks(_AsyncNamespace):
+    """Async ``TasksService``."""
+
+    async def add(self, incident_id: object, text: object, *, assign_to_user_id: object = None) -> JSONDict:
+        """Add a task; returns it."""
+        return await self._run(rpc.add_task(incident_id, text, assign_to_user_id=assign_to_user_id))
+
+    async def update_status(self, incident_id: object, task_id: object, status: object) -> JSONDict:
+        """Set a task's status."""
+        return await self._run(rpc.update_task_status(incident_id, task_id, status))
+
+    async def update_text(self, incident_id: object, task_id: object, text: object) -> JSONDict:
+        """Change a task's text."""
+        return await self._run(rpc.update_task_text(incident_id, task_id, text))
+
+    async def assign_user(self, incident_id: object, task_id: object, user_id: object) -> JSONDict:
+        """Assign a task to a user."""
+        return await self._run(rpc.assign_task_user(incident_id, task_id, user_id))
+
+    async def delete(self, incident_id: object, task_id: object) -> JSONDict:
+        """Delete a task; returns the remaining task list."""
+        return await self._run(rpc.delete_task(incident_id, task_id))
+
+
+class AsyncActivity(_AsyncNamespace):
+    """Async ``ActivityService``."""
+
+    def query(
+        self,
+        incident_id: object,
+        *,
+        kinds: Iterable[str] | None = None,
+        tag: object = None,
+        order_direction: str = "ASC",
+        page_size: int = MAX_PAGE_SIZE,
+        max_items: int | None = None,
+    ) -> AsyncIterator[JSONDict]:
+        """Yield an incident's ``ActivityItem`` records across all pages."""
+        body = rpc.query_activity_body(incident_id, kinds=kinds, tag=tag, order_direction=order_direction)
+        return self._client.paginate(
+            rpc.QUERY_ACTIVITY, body, "activityItems", page_size=page_size, max_items=max_items
+        )
+
+    async def add_note(self, incident_id: object, body: object, *, event_time: object = None) -> JSONDict:
+        """Add a ``userNote`` to the timeline."""
+        return await self._run(rpc.add_note(incident_id, body, event_time=event_time))
+
+
+class AsyncRoles(_AsyncNamespace):
+    """Async ``RolesService``."""
+
+    async def list(self) -> builtins.list[JSONDict]:
+        """The org's incident roles."""
+        return await self._run(rpc.get_roles())
+
+
+class AsyncSeverities(_AsyncNamespace):
+    """Async ``SeveritiesService``."""
+
+    async def list(self) -> builtins.list[JSONDict]:
+        """The org's severities; the defaults where the method is absent."""
+        try:
+            return await self._run(rpc.get_org_severities())
+        except NotFoundError:
+            logger.info("GetOrgSeverities is not available on this stack; using the default severities")
+            return [dict(s) for s in rpc.DEFAULT_SEVERITIES]
+
+
+class AsyncFields(_AsyncNamespace):
+    """Async ``FieldsService``."""
+
+    async def list(self, domain_name: object = None) -> builtins.list[JSONDict]:
+        """Every custom field, optionally of one domain."""
+        return await self._run(rpc.get_fields(domain_name))
+
+    async def label_keys(self) -> dict[str, builtins.list[str]]:
+        """Label keys mapped to their allowed values."""
+        return rpc.label_keys_from_fields(await self.list())
+
+
+# --------------------------------------------------------------------------------------------------
+# The clients.
+
+
+class IncidentClient:
+    """A client of the Grafana Incident (IRM) RPC API.
+
+    **Parameters:**
+
+    * **url** - a stack URL (``https://mystack.grafana.net``) or a full API base; default
+      ``GRAFANA_URL``.
+    * **token** - a service-account token; default ``GRAFANA_SERVICE_ACCOUNT_TOKEN``.
+    * **plugin_id** - ``grafana-irm-app`` (current) or ``grafana-incident-app`` (older stacks).
+    * **timeout** - seconds for each HTTP attempt.
+    * **max_retries** - retries after the first attempt (overrides ``retry.max_retries``).
+    * **retry** - a full ``RetryPolicy``.
+    * **rate_limit** - at most this many requests per second from this client (None: no limit).
+    * **allow_insecure_http** - permit ``http://`` to a host that is not loopback.
+    * **transport** - an ``httpx`` transport, for tests.
+    * **sleep** / **rng** - injectable sleep and random source for the backoff, for tests.
+
+    ```python
+    with IncidentClient("https://mystack.grafana.net", token) as client:
+        client.incidents.update_status("17", "resolved")
+    ```
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        plugin_id: str = DEFAULT_PLUGIN_ID,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_retries: int | None = None,
+        retry: RetryPolicy | None = None,
+        rate_limit: float | None = None,
+        allow_insecure_http: bool = False,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        settings = _settings(
+            url, token, plugin_id, timeout, max_retries, retry, allow_insecure_http, rate_limit
+        )
+        kwargs: dict[str, Any] = {"transport": transport, "rng": rng}
+        if sleep is not None:
+            kwargs["sleep"] = sleep
+        self._transport = SyncTransport(settings, **kwargs)
+        self.base_url = settings.base_url
+        self.retry = settings.retry
+        self.incidents = Incidents(self)
+        self.tasks = Tasks(self)
+        self.activity = Activity(self)
+        self.roles = Roles(self)
+        self.severities = Severities(self)
+        self.fields = Fields(self)
+
+    def call(self, method: str, body: Mapping[str, Any] | None = None) -> JSONDict:
+        """Send one RPC (``"Service.Method"``) and return its decoded JSON object.
+
+        Every request takes this path: headers, gzip, retries and error mapping included.
+        """
+        return self._transport.call(method, body)
+
+    def paginate(
+        self,
+        method: str,
+        body: Mapping[str, Any] | None,
+        items_key: str,
+        *,
+        page_size: int = MAX_PAGE_SIZE,
+        max_items: int | None = None,
+        on_page: PageCallback | None = None,
+    ) -> Iterator[Any]:
+        """Yield the records under ``items_key`` across every page of a cursor-paged RPC.
+
+        Stops on ``hasMore: false``, an empty ``nextValue`` or an empty page; raises
+        ``PaginationLoopError`` on a repeated cursor; never asks for more than 100 per page.
+        """
+        return iter_pages(
+            self.call, method, body, items_key, page_size=page_size, max_items=max_items, on_page=on_page
+        )
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._transport.close()
+
+    def __enter__(self) -> IncidentClient:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self.base_url!r}, token='***')"
+
+
+class AsyncIncidentClient:
+    """The asyncio twin of ``IncidentClient``, with the same parameters and helpers (awaited)."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        plugin_id: str = DEFAULT_PLUGIN_ID,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_retries: int | None = None,
+        retry: RetryPolicy | None = None,
+        rate_limit: float | None = None,
+        allow_insecure_http: bool = False,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        settings = _settings(
+            url, token, plugin_id, timeout, max_retries, retry, allow_insecure_http, rate_limit
+        )
+        kwargs: dict[str, Any] = {"transport": transport, "rng": rng}
+        if sleep is not None:
+            kwargs["sleep"] = sleep
+        self._transport = AsyncTransport(settings, **kwargs)
+        self.base_url = settings.base_url
+        self.retry = settings.retry
+        self.incidents = AsyncIncidents(self)
+        self.tasks = AsyncTasks(self)
+        self.activity = AsyncActivity(self)
+        self.roles = AsyncRoles(self)
+        self.severities = AsyncSeverities(self)
+        self.fields = AsyncFields(self)
+
+    async def call(self, method: str, body: Mapping[str, Any] | None = None) -> JSONDict:
+        """Send one RPC and return its decoded JSON object."""
+        return await self._transport.call(method, body)
+
+    def paginate(
+        self,
+        method: str,
+        body: Mapping[str, Any] | None,
+        items_key: str,
+        *,
+        page_size: int = MAX_PAGE_SIZE,
+        max_items: int | None = None,
+        on_page: PageCallback | None = None,
+    ) -> AsyncIterator[Any]:
+        """Yield the records under ``items_key`` across every page (``async for``)."""
+        return aiter_pages(
+            self.call, method, body, items_key, page_size=page_size, max_items=max_items, on_page=on_page
+        )
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._transport.aclose()
+
+    async def __aenter__(self) -> AsyncIncidentClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self.base_url!r}, token='***')"

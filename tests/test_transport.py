@@ -1,0 +1,415 @@
+"""The one request path: headers, gzip, error mapping, retries, redaction and logging."""
+
+from __future__ import annotations
+
+import logging
+import random
+
+import httpx
+import pytest
+
+import incident_analytics as ia
+from incident_analytics.config import RetryPolicy
+from incident_analytics.transport import method_kind, parse_retry_after, retry_decision
+from tests.fakes import ScriptedAPI, SleepRecorder, json_reply, text_reply
+
+TOKEN = "glsa_unit_test_token_0123456789abcdef"
+URL = "https://mystack.grafana.net"
+
+
+def make_client(api: ScriptedAPI, sleep: SleepRecorder | None = None, **kwargs: object) -> ia.IncidentClient:
+    return ia.IncidentClient(
+        URL, TOKEN, transport=api.transport(), sleep=sleep or SleepRecorder(), rng=random.Random(0), **kwargs
+    )
+
+
+# --- the request on the wire ---------------------------------------------------------------------
+
+
+def test_every_call_is_a_json_post_with_auth_and_gzip_headers() -> None:
+    api = ScriptedAPI(json_reply({"roles": []}))
+    with make_client(api) as client:
+        client.call("RolesService.GetRoles", {})
+    request = api.requests[0]
+    assert request.method == "POST"
+    assert str(request.url) == f"{URL}/api/plugins/grafana-irm-app/resources/api/v1/RolesService.GetRoles"
+    assert request.headers["content-type"] == "application/json; charset=utf-8"
+    assert request.headers["accept"] == "application/json; charset=utf-8"
+    assert request.headers["accept-encoding"] == "gzip"
+    assert request.headers["authorization"] == f"Bearer {TOKEN}"
+    assert request.headers["user-agent"].startswith("incident-analytics/")
+    assert request.content == b"{}"
+
+
+def test_get_org_severities_goes_to_the_unversioned_path() -> None:
+    api = ScriptedAPI(json_reply({"severities": []}))
+    with make_client(api) as client:
+        client.call("SeveritiesService.GetOrgSeverities")
+    assert (
+        api.requests[0].url.path
+        == "/api/plugins/grafana-irm-app/resources/api/SeveritiesService.GetOrgSeverities"
+    )
+
+
+def test_gzip_responses_are_decoded() -> None:
+    api = ScriptedAPI(json_reply({"roles": [{"name": "commander"}]}, gzipped=True))
+    with make_client(api) as client:
+        assert client.call("RolesService.GetRoles") == {"roles": [{"name": "commander"}]}
+
+
+@pytest.mark.parametrize("method", ["GetRoles", "Roles.Get.X", "", ".GetRoles", "RolesService."])
+def test_a_malformed_method_name_is_refused_before_sending(method: str) -> None:
+    api = ScriptedAPI()
+    with make_client(api) as client, pytest.raises(ValueError, match="Service.Method"):
+        client.call(method)
+    assert api.requests == []
+
+
+def test_a_body_that_is_not_json_is_refused_before_sending() -> None:
+    api = ScriptedAPI()
+    with make_client(api) as client, pytest.raises(TypeError, match="not JSON-serialisable"):
+        client.call("RolesService.GetRoles", {"when": object()})
+    assert api.requests == []
+
+
+# --- error mapping --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reply", "error", "words"),
+    [
+        # Grafana core's own 401 bodies carry "message", not "error" (FACTS.md §2).
+        (
+            json_reply(
+                {"message": "Invalid API key", "messageId": "api-key.invalid", "statusCode": 401}, 401
+            ),
+            ia.AuthenticationError,
+            "Invalid API key (api-key.invalid)",
+        ),
+        (
+            json_reply({"message": "Unauthorized", "messageId": "auth.unauthorized"}, 401),
+            ia.AuthenticationError,
+            "Unauthorized",
+        ),
+        (json_reply({"error": "forbidden"}, 403), ia.PermissionDeniedError, "forbidden"),
+        (text_reply("404 page not found", 404), ia.NotFoundError, "404 page not found"),
+        (
+            json_reply({"error": "invalid query string: any() is not supported"}, 400),
+            ia.BadRequestError,
+            "any()",
+        ),
+        (json_reply({"error": "bad field"}, 422), ia.BadRequestError, "bad field"),
+        (json_reply({"error": "boom"}, 500), ia.ServerError, "boom"),
+        # RFC 7807 problem details (D-err).
+        (
+            httpx.Response(
+                400,
+                json={
+                    "type": "about:blank",
+                    "title": "Bad Request",
+                    "status": 400,
+                    "detail": "org not ready",
+                    "code": "orgs.not_initialized",
+                },
+                headers={"content-type": "application/problem+json"},
+            ),
+            ia.BadRequestError,
+            "Bad Request: org not ready [orgs.not_initialized]",
+        ),
+        # An HTML page from a proxy: status first, with a short excerpt.
+        (
+            text_reply("<html><body><h1>502 Bad Gateway</h1></body></html>", 502, "text/html"),
+            ia.ServerError,
+            "HTML",
+        ),
+        # Errors in band on HTTP 200 (oto convention; gcx checks result.Error after a 200).
+        (json_reply({"error": "something went wrong"}), ia.IncidentAPIError, "something went wrong"),
+        # A 200 that is not JSON, or not an object.
+        (
+            text_reply("<html>login</html>", 200, "text/html"),
+            ia.ResponseFormatError,
+            "expected a JSON object",
+        ),
+        (json_reply([1, 2, 3]), ia.ResponseFormatError, "got list"),
+        (text_reply("", 200), ia.ResponseFormatError, "expected a JSON object"),
+    ],
+)
+def test_failures_map_to_one_error_each_naming_the_method(
+    reply: httpx.Response, error: type[Exception], words: str
+) -> None:
+    api = ScriptedAPI(reply)
+    with make_client(api, max_retries=0) as client, pytest.raises(error) as caught:
+        client.call("IncidentsService.QueryIncidentPreviews", {"query": {}})
+    assert isinstance(caught.value, ia.IncidentAPIError)
+    assert caught.value.method == "IncidentsService.QueryIncidentPreviews"
+    assert str(caught.value).startswith("IncidentsService.QueryIncidentPreviews: ")
+    assert words in str(caught.value)
+
+
+def test_status_error_keeps_status_and_decoded_body() -> None:
+    api = ScriptedAPI(json_reply({"error": "incident 99 not found"}, 404))
+    with make_client(api) as client, pytest.raises(ia.NotFoundError) as caught:
+        client.call("IncidentsService.UpdateStatus", {"incidentID": "99", "status": "resolved"})
+    assert caught.value.status_code == 404
+    assert caught.value.body == {"error": "incident 99 not found"}
+
+
+def test_a_long_html_body_is_cut_to_a_short_excerpt() -> None:
+    api = ScriptedAPI(text_reply("<html>" + "x" * 5000 + "</html>", 200, "text/html"))
+    with make_client(api) as client, pytest.raises(ia.ResponseFormatError) as caught:
+        client.call("RolesService.GetRoles")
+    assert len(str(caught.value)) < 400
+
+
+def test_the_token_never_appears_in_errors_even_when_the_server_echoes_it() -> None:
+    echo = {
+        "error": f"bad header Authorization: Bearer {TOKEN}",
+        "headers": {"Authorization": f"Bearer {TOKEN}"},
+    }
+    api = ScriptedAPI(json_reply(echo, 400), text_reply(f"<html>token {TOKEN}</html>", 502, "text/html"))
+    with make_client(api, max_retries=0) as client:
+        for _ in range(2):
+            with pytest.raises(ia.IncidentAPIError) as caught:
+                client.call("RolesService.GetRoles")
+            rendered = f"{caught.value} {caught.value!r} {caught.value.body} {caught.value.message}"
+            assert TOKEN not in rendered
+            assert "***" in rendered
+
+
+# --- retries --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "kind"),
+    [
+        ("IncidentsService.GetIncident", "read"),
+        ("IncidentsService.QueryIncidentPreviews", "read"),
+        ("ActivityService.QueryActivity", "read"),
+        ("SeveritiesService.GetOrgSeverities", "read"),
+        ("IncidentsService.UpdateStatus", "idempotent"),
+        ("IncidentsService.UpdateSeverity", "idempotent"),
+        ("IncidentsService.UpdateTitle", "idempotent"),
+        ("IncidentsService.UpdateIncidentIsDrill", "idempotent"),
+        ("IncidentsService.AssignLabel", "idempotent"),
+        ("IncidentsService.UnassignLabel", "idempotent"),
+        ("IncidentsService.RemoveLabel", "idempotent"),
+        ("TasksService.UpdateTaskStatus", "idempotent"),
+        ("IncidentsService.CreateIncident", "unsafe"),
+        ("TasksService.AddTask", "unsafe"),
+        ("ActivityService.AddActivity", "unsafe"),
+        ("IncidentsService.AddLabel", "unsafe"),
+        ("TasksService.DeleteTask", "unsafe"),
+        ("SomeService.Unknown", "unsafe"),
+    ],
+)
+def test_methods_are_classified_for_retrying(method: str, kind: str) -> None:
+    assert method_kind(method) == kind
+
+
+CONNECT = httpx.ConnectError("connection refused")
+READ_TIMEOUT = httpx.ReadTimeout("read timed out")
+RESET = httpx.RemoteProtocolError("Server disconnected without sending a response.")
+
+
+@pytest.mark.parametrize(
+    ("method", "status", "exc", "retry"),
+    [
+        # Reads retry on 429, 502, 503, 504 and network errors; not on 500 or 4xx.
+        ("IncidentsService.GetIncident", 429, None, True),
+        ("IncidentsService.GetIncident", 502, None, True),
+        ("IncidentsService.GetIncident", 503, None, True),
+        ("IncidentsService.GetIncident", 504, None, True),
+        ("IncidentsService.GetIncident", 500, None, False),
+        ("IncidentsService.GetIncident", 400, None, False),
+        ("IncidentsService.GetIncident", 401, None, False),
+        ("IncidentsService.GetIncident", 404, None, False),
+        ("IncidentsService.GetIncident", None, CONNECT, True),
+        ("IncidentsService.GetIncident", None, READ_TIMEOUT, True),
+        ("IncidentsService.GetIncident", None, RESET, True),
+        # Idempotent writes behave like reads.
+        ("IncidentsService.UpdateStatus", 503, None, True),
+        ("IncidentsService.UpdateStatus", None, READ_TIMEOUT, True),
+        # Creates: only when the request certainly never reached the server.
+        ("IncidentsService.CreateIncident", 429, None, True),
+        ("IncidentsService.CreateIncident", 503, None, False),
+        ("IncidentsService.CreateIncident", 502, None, False),
+        ("IncidentsService.CreateIncident", None, CONNECT, True),
+        ("IncidentsService.CreateIncident", None, httpx.ConnectTimeout("t"), True),
+        ("IncidentsService.CreateIncident", None, httpx.PoolTimeout("t"), True),
+        ("IncidentsService.CreateIncident", None, READ_TIMEOUT, False),
+        ("IncidentsService.CreateIncident", None, RESET, False),
+        ("TasksService.AddTask", None, httpx.WriteTimeout("t"), False),
+        ("ActivityService.AddActivity", 504, None, False),
+    ],
+)
+def test_retry_decisions(method: str, status: int | None, exc: Exception | None, retry: bool) -> None:
+    decision = retry_decision(method, 0, 0.0, RetryPolicy(), random.Random(1), status=status, exc=exc)
+    assert decision.retry is retry, decision.reason
+
+
+def test_backoff_is_full_jitter_under_a_doubling_capped_ceiling() -> None:
+    policy = RetryPolicy(max_retries=10, backoff_base=0.5, backoff_max=4.0, total_timeout=1e9)
+    rng = random.Random(7)
+    for attempt, ceiling in [(0, 0.5), (1, 1.0), (2, 2.0), (3, 4.0), (6, 4.0)]:
+        delays = [retry_decision("X.GetY", attempt, 0.0, policy, rng, status=503).delay for _ in range(300)]
+        assert 0.0 <= min(delays) and max(delays) <= ceiling
+        assert max(delays) > 0.8 * ceiling  # spread over the whole range, not a fixed wait
+        assert min(delays) < 0.2 * ceiling
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("7", 7.0),
+        ("0", 0.0),
+        ("1.5", 1.5),
+        ("-3", 0.0),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 10.0),
+        ("Wed, 21 Oct 2015 07:27:00 GMT", 0.0),  # a date in the past: go now
+        ("soon", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_retry_after_as_seconds_or_http_date(header: str | None, expected: float | None) -> None:
+    assert parse_retry_after(header, now=1445412470.0) == expected
+
+
+def test_retry_after_is_honoured_and_capped() -> None:
+    policy = RetryPolicy(max_retry_after=30.0)
+    rng = random.Random(0)
+    assert retry_decision("X.GetY", 0, 0.0, policy, rng, status=429, retry_after="12").delay == 12.0
+    assert retry_decision("X.GetY", 0, 0.0, policy, rng, status=429, retry_after="3600").delay == 30.0
+
+
+def test_attempts_and_total_time_are_bounded() -> None:
+    policy = RetryPolicy(max_retries=2, total_timeout=10.0)
+    rng = random.Random(0)
+    assert retry_decision("X.GetY", 1, 0.0, policy, rng, status=503).retry
+    assert not retry_decision("X.GetY", 2, 0.0, policy, rng, status=503).retry
+    # A wait that would cross the total budget is not started.
+    assert not retry_decision("X.GetY", 0, 8.0, policy, rng, status=429, retry_after="5").retry
+
+
+def test_a_read_is_retried_through_429_and_503_then_succeeds_without_real_sleeping() -> None:
+    sleep = SleepRecorder()
+    api = ScriptedAPI(
+        json_reply({"error": "rate limited"}, 429, {"retry-after": "2"}),
+        json_reply({"error": "unavailable"}, 503),
+        CONNECT,
+        json_reply({"roles": []}),
+    )
+    with make_client(api, sleep) as client:
+        assert client.call("RolesService.GetRoles") == {"roles": []}
+    assert len(api.requests) == 4
+    assert sleep.delays[0] == 2.0  # Retry-After honoured
+    assert len(sleep.delays) == 3
+
+
+def test_a_read_gives_up_after_max_retries_with_the_last_error() -> None:
+    sleep = SleepRecorder()
+    api = ScriptedAPI(default=json_reply({"error": "rate limited"}, 429, {"retry-after": "1"}))
+    with make_client(api, sleep, max_retries=3) as client, pytest.raises(ia.RateLimitError) as caught:
+        client.call("IncidentsService.GetIncident", {"incidentID": "1"})
+    assert len(api.requests) == 4
+    assert caught.value.retry_after == 1.0
+    assert sleep.delays == [1.0, 1.0, 1.0]
+
+
+def test_a_create_that_timed_out_after_sending_is_not_retried() -> None:
+    api = ScriptedAPI(READ_TIMEOUT)
+    with (
+        make_client(api) as client,
+        pytest.raises(ia.OutcomeUnknownError, match="may have reached the server"),
+    ):
+        client.incidents.create("Database down")
+    assert len(api.requests) == 1
+
+
+def test_a_create_that_never_connected_is_retried() -> None:
+    incident = {"incidentID": "7", "title": "Database down"}
+    api = ScriptedAPI(CONNECT, json_reply({"incident": incident}))
+    with make_client(api) as client:
+        assert client.incidents.create("Database down")["incidentID"] == "7"
+    assert len(api.requests) == 2
+
+
+def test_a_create_answered_503_is_not_retried() -> None:
+    api = ScriptedAPI(json_reply({"error": "unavailable"}, 503))
+    with make_client(api) as client, pytest.raises(ia.ServerError):
+        client.tasks.add("7", "Roll back")
+    assert len(api.requests) == 1
+
+
+def test_network_errors_after_retries_are_transport_errors() -> None:
+    api = ScriptedAPI(default=READ_TIMEOUT)
+    with make_client(api, max_retries=1) as client, pytest.raises(ia.TimeoutError):
+        client.call("IncidentsService.GetIncident", {"incidentID": "1"})
+    api = ScriptedAPI(default=RESET)
+    with make_client(api, max_retries=1) as client, pytest.raises(ia.TransportError) as caught:
+        client.call("IncidentsService.GetIncident", {"incidentID": "1"})
+    assert "RemoteProtocolError" in str(caught.value)
+
+
+def test_client_side_rate_limit_spaces_requests() -> None:
+    sleep = SleepRecorder()
+    api = ScriptedAPI(default=json_reply({"roles": []}))
+    with make_client(api, sleep, rate_limit=1000.0) as client:
+        for _ in range(5):
+            client.call("RolesService.GetRoles")
+    # rate 1000/s, burst 1000: no waiting at all for five calls.
+    assert sleep.delays == []
+    api = ScriptedAPI(default=json_reply({"roles": []}))
+    with make_client(api, sleep, rate_limit=0.5) as client:
+        for _ in range(3):
+            client.call("RolesService.GetRoles")
+    # 0.5 requests/s: the second and third calls wait about two and four seconds.
+    assert len(sleep.delays) == 2
+    assert sleep.delays[0] == pytest.approx(2.0, abs=0.1)
+    assert sleep.delays[1] == pytest.approx(4.0, abs=0.1)
+
+
+# --- logging and reprs ----------------------------------------------------------------------------
+
+
+def test_one_debug_line_per_attempt_without_the_token(caplog: pytest.LogCaptureFixture) -> None:
+    api = ScriptedAPI(json_reply({"error": "x"}, 503), json_reply({"roles": []}))
+    with caplog.at_level(logging.DEBUG, logger="incident_analytics"), make_client(api) as client:
+        client.call("RolesService.GetRoles")
+    lines = [r.getMessage() for r in caplog.records if r.name == "incident_analytics"]
+    assert len(lines) == 2
+    assert "RolesService.GetRoles" in lines[0] and "status=503" in lines[0] and "attempt=1" in lines[0]
+    assert "status=200" in lines[1] and "attempt=2" in lines[1] and "elapsed=" in lines[1]
+    assert all(TOKEN not in r.getMessage() for r in caplog.records)
+
+
+def test_client_repr_hides_the_token() -> None:
+    with make_client(ScriptedAPI()) as client:
+        assert TOKEN not in repr(client)
+        assert "***" in repr(client)
+        assert TOKEN not in repr(vars(client))
+
+
+# --- async ----------------------------------------------------------------------------------------
+
+
+async def test_async_client_shares_retries_and_error_mapping() -> None:
+    sleep = SleepRecorder()
+    api = ScriptedAPI(
+        json_reply({"error": "busy"}, 503, {"retry-after": "1"}), json_reply({"roles": [{"roleID": 1}]})
+    )
+    async with ia.AsyncIncidentClient(
+        URL, TOKEN, transport=api.async_transport(), sleep=sleep.asleep
+    ) as client:
+        assert await client.roles.list() == [{"roleID": 1}]
+    assert sleep.delays == [1.0]
+    api = ScriptedAPI(READ_TIMEOUT)
+    async with ia.AsyncIncidentClient(
+        URL, TOKEN, transport=api.async_transport(), sleep=sleep.asleep
+    ) as client:
+        with pytest.raises(ia.OutcomeUnknownError):
+            await client.incidents.create("x")
+    api = ScriptedAPI(json_reply({"message": "Invalid API key"}, 401))
+    async with ia.AsyncIncidentClient(URL, TOKEN, transport=api.async_transport()) as client:
+        with pytest.raises(ia.AuthenticationError, match="Invalid API key"):
+            await client.call("RolesService.GetRoles")

@@ -1,0 +1,24 @@
+"""A faithful, stateful local server of the Grafana Incident (IRM) JSON/HTTP RPC API.
+
+```python
+from incident_analytics.emulator import Emulator
+
+with Emulator(seed=0, incidents=300) as emu:
+    ...  # point a client at emu.url with emu.token
+```
+
+Modules, one job each: :mod:`.app` (the :class:`Emulator` façade), :mod:`.server` (HTTP, auth,
+routing, faults, latency, rate limit, gzip), :mod:`.handlers` (the RPC methods),
+:mod:`.state` (the in-memory model and its writes), :mod:`.seed` (deterministic data),
+:mod:`.query` (the ``queryString`` language), :mod:`.render` (model → wire JSON),
+:mod:`.paging` (cursors), :mod:`.faults` (fault and rate-limit knobs), :mod:`.rpc` (request
+validation), :mod:`.times` (RFC 3339 times), :mod:`.model` (the records).
+"""
+
+from __future__ import annotations
+
+from incident_analytics.emulator.app import Emulator
+from incident_analytics.emulator.handlers import IMPLEMENTED_METHODS, UNVERSIONED_ONLY
+from incident_analytics.emulator.server import RequestRecord
+
+__all__ = ["Emulator", "IMPLEMENTED_METHODS", "RequestRecord", "UNVERSIONED_ONLY"]

@@ -1,0 +1,645 @@
+"""The RPC methods: decode and validate a request, call the state, render the response.
+
+Each handler takes the decoded request body and returns the response dict, or raises an
+:class:`~incident_analytics.emulator.rpc.RpcError` (HTTP 400/404 with ``{"error": ...}``).
+:data:`IMPLEMENTED_METHODS` lists every ``Service.Method`` the emulator answers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from incident_analytics.emulator import render
+from incident_analytics.emulator.model import ActivityItem, Incident, User
+from incident_analytics.emulator.paging import CursorStore, paginate
+from incident_analytics.emulator.query import And, Node, QuerySyntaxError, parse
+from incident_analytics.emulator.rpc import BadRequest, Body, NotFound
+from incident_analytics.emulator.state import ORDER_FIELDS, ROLE_NAMES, STATUSES, TASK_STATUSES, State
+
+JSON = dict[str, Any]
+Handler = Callable[["Api", Body], JSON]
+
+DIRECTIONS = ("ASC", "DESC")
+ACTIVITY_KINDS = (
+    "incidentUpdated",
+    "incidentTitleChanged",
+    "incidentStatusChanged",
+    "incidentSeverityChanged",
+    "incidentCreated",
+    "incidentDeleted",
+    "incidentClosed",
+    "roleAssigned",
+    "roleUnassigned",
+    "actionRun",
+    "userNote",
+    "dataQuery",
+    "hookRunMetadata",
+    "taskAdded",
+    "taskUpdated",
+    "taskCompleted",
+    "taskDeleted",
+    "messageReaction",
+    "contextAttached",
+    "incidentIsDrillChanged",
+    "incidentStart",
+    "incidentEnd",
+    "incidentSummary",
+    "labelAdded",
+    "labelRemoved",
+    "siftResult",
+)
+RELEVANCES = ("automatic", "archive", "low", "normal", "high")
+EVENT_NAMES = ("incidentStart", "incidentEnd")
+MAX_NOTE_LENGTH = 65536  # AddActivity body limit (FACTS.md §6)
+
+_HANDLERS: dict[str, Handler] = {}
+
+UNVERSIONED_ONLY = frozenset({"SeveritiesService.GetOrgSeverities"})
+"""Methods that answer only on the unversioned ``.../resources/api/`` prefix (FACTS.md §1, GCX#833)."""
+
+
+def rpc(name: str) -> Callable[[Handler], Handler]:
+    """Register a handler for ``Service.Method``."""
+
+    def register(func: Handler) -> Handler:
+        _HANDLERS[name] = func
+        return func
+
+    return register
+
+
+class Api:
+    """Dispatches RPCs to handlers against one :class:`State`, holding its lock for each call."""
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+        self.cursors = CursorStore()
+
+    @staticmethod
+    def knows(method: str, *, versioned: bool) -> bool:
+        """Whether ``method`` is served on the ``/v1`` prefix (``versioned``) or the unversioned one."""
+        if method not in _HANDLERS:
+            return False
+        return not versioned or method not in UNVERSIONED_ONLY
+
+    def call(self, method: str, body: Any) -> JSON:
+        """Run ``method`` on a decoded JSON body; raises RpcError for 400/404 answers."""
+        handler = _HANDLERS[method]
+        with self.state.lock:
+            return handler(self, Body(body))
+
+    # -- helpers shared by handlers ---------------------------------------------------------------
+
+    def incident(self, body: Body) -> Incident:
+        """The incident named by ``incidentID`` (400 if missing, 404 if unknown)."""
+        return self.state.require(body.string("incidentID"))
+
+    def full(self, incident: Incident) -> JSON:
+        """The rendered full incident."""
+        return render.incident(self.state.catalog, incident, self.state.clock.peek())
+
+    def task_response(self, incident: Incident, task_id: str | None = None) -> JSON:
+        """``{incidentID, task?, taskList}`` as the TasksService methods answer."""
+        catalog = self.state.catalog
+        result: JSON = {"incidentID": incident.incident_id}
+        if task_id is not None:
+            task = self.state.task(incident, task_id)
+            result["task"] = render.task(catalog, task)
+        result["taskList"] = render.task_list(catalog, incident)
+        return result
+
+
+def _query(text: str) -> Node:
+    try:
+        return parse(text)
+    except QuerySyntaxError as exc:
+        raise BadRequest(f"invalid query.queryString: {exc}") from None
+
+
+def _fingerprint(method: str, query: JSON) -> str:
+    return json.dumps([method, {k: v for k, v in query.items() if k != "limit"}], sort_keys=True)
+
+
+# --- IncidentsService: reads ---------------------------------------------------------------------
+
+
+@rpc("IncidentsService.QueryIncidentPreviews")
+def query_incident_previews(api: Api, body: Body) -> JSON:
+    """Page through incident previews filtered by ``queryString`` and ordered by ``orderField``."""
+    query = body.obj("query")
+    echo: JSON = {
+        "limit": query.limit(),
+        "orderDirection": query.enum("orderDirection", DIRECTIONS, default="DESC"),
+        "orderField": query.enum("orderField", ORDER_FIELDS, default="createdTime"),
+        "queryString": query.string("queryString"),
+    }
+    flags = {
+        "field_values": body.boolean("includeCustomFieldValues"),
+        "membership": body.boolean("includeMembershipPreview"),
+        "channels": body.boolean("includeIncidentChannels"),
+    }
+    node = _query(echo["queryString"])
+    fingerprint = _fingerprint("previews", echo)
+    after = api.cursors.resolve(body, fingerprint)
+    key = api.state.order_key(echo["orderField"])
+    rows = sorted(api.state.select(node), key=key)
+    page = paginate(
+        rows,
+        key,
+        descending=echo["orderDirection"] == "DESC",
+        limit=echo["limit"],
+        after=after,
+        store=api.cursors,
+        fingerprint=fingerprint,
+    )
+    catalog = api.state.catalog
+    previews = [render.incident_preview(catalog, item, **flags) for item in page.rows]
+    return {"incidentPreviews": previews, "query": echo, "cursor": page.cursor}
+
+
+@rpc("IncidentsService.QueryIncidents")
+def query_incidents(api: Api, body: Body) -> JSON:
+    """Deprecated full records: ``queryString`` wins, ``dateFrom``/``dateTo`` do nothing (FACTS.md §4)."""
+    query = body.obj("query")
+    echo: JSON = {
+        "limit": query.limit(),
+        "includeStatuses": query.strings("includeStatuses"),
+        "excludeStatuses": query.strings("excludeStatuses"),
+        "incidentLabels": query.strings("incidentLabels"),
+        "dateFrom": query.string("dateFrom"),
+        "dateTo": query.string("dateTo"),
+        "onlyDrills": query.boolean("onlyDrills"),
+        "orderDirection": query.enum("orderDirection", DIRECTIONS, default="DESC"),
+        "severity": query.string("severity"),
+        "queryString": query.string("queryString"),
+    }
+    for name in ("includeStatuses", "excludeStatuses"):
+        for status in echo[name]:
+            if status not in STATUSES:
+                raise BadRequest(f"query.{name}: {status!r} is invalid; one of {', '.join(STATUSES)}")
+    state = api.state
+    extra: Callable[[Incident], bool] | None = None
+    if echo["queryString"]:
+        node = _query(echo["queryString"])
+    else:
+        node = And(())
+        include, exclude = set(echo["includeStatuses"]), set(echo["excludeStatuses"])
+        labels = [text.casefold() for text in echo["incidentLabels"]]
+        severity = echo["severity"].casefold()
+        only_drills = echo["onlyDrills"]
+
+        def extra(item: Incident) -> bool:
+            subject = state.subject(item)
+            return (
+                (not include or item.status in include)
+                and item.status not in exclude
+                and (not only_drills or item.is_drill)
+                and (not severity or subject.severity == severity)
+                and all(subject.has_label_text(text) for text in labels)
+            )
+
+    fingerprint = _fingerprint("incidents", echo)
+    after = api.cursors.resolve(body, fingerprint)
+    key = state.order_key("createdTime")
+    rows = sorted(state.select(node, extra), key=key)
+    page = paginate(
+        rows,
+        key,
+        descending=echo["orderDirection"] == "DESC",
+        limit=echo["limit"],
+        after=after,
+        store=api.cursors,
+        fingerprint=fingerprint,
+    )
+    return {"incidents": [api.full(item) for item in page.rows], "query": echo, "cursor": page.cursor}
+
+
+@rpc("IncidentsService.GetIncident")
+def get_incident(api: Api, body: Body) -> JSON:
+    """The full incident; an unknown ID gives HTTP 200 with a zero-value incident (FACTS.md §2)."""
+    return {"incident": api.state.render_incident(body.string("incidentID", required=True))}
+
+
+@rpc("IncidentsService.GetIncidentMembership")
+def get_incident_membership(api: Api, body: Body) -> JSON:
+    """The assignments, placeholder slots included; an unknown incident has none."""
+    found = api.state.get(body.string("incidentID", required=True))
+    return {"assignments": render.assignments(api.state.catalog, found) if found else []}
+
+
+@rpc("IncidentsService.GetIncidentChannels")
+def get_incident_channels(api: Api, body: Body) -> JSON:
+    """Chat channels: the emulator models none."""
+    body.string("incidentID", required=True)
+    return {"incidentChannels": []}
+
+
+@rpc("IncidentsService.GetLabels")
+def get_labels(api: Api, body: Body) -> JSON:
+    """The keyed labels of an incident (free-form Tags labels excluded)."""
+    found = api.state.get(body.string("incidentID", required=True))
+    return {"labels": render.key_value_labels(api.state.catalog, found) if found else []}
+
+
+# --- IncidentsService: writes --------------------------------------------------------------------
+
+
+@rpc("IncidentsService.CreateIncident")
+def create_incident(api: Api, body: Body) -> JSON:
+    """Declare an incident; only each label's ``label`` text is used (Tags labels, FACTS.md §5)."""
+    title = body.string("title", required=True)
+    labels = [item.string("label", required=True) for item in body.objs("labels")]
+    incident = api.state.create_incident(
+        title=title,
+        severity=body.string("severity"),
+        status=body.enum("status", STATUSES, default="active"),
+        labels=labels,
+        is_drill=body.boolean("isDrill"),
+        initial_status_update=body.string("initialStatusUpdate"),
+    )
+    return {"incident": api.full(incident)}
+
+
+@rpc("IncidentsService.UpdateStatus")
+def update_status(api: Api, body: Body) -> JSON:
+    """Set the status to active or resolved."""
+    status = body.enum("status", STATUSES)
+    incident = api.incident(body)
+    api.state.update_status(incident, status)
+    return {"incident": api.full(incident)}
+
+
+@rpc("IncidentsService.UpdateSeverity")
+def update_severity(api: Api, body: Body) -> JSON:
+    """Set the severity by label (any case) or severity ID."""
+    severity = body.string("severity", required=True)
+    incident = api.incident(body)
+    api.state.update_severity(incident, severity)
+    return {"incident": api.full(incident)}
+
+
+@rpc("IncidentsService.UpdateTitle")
+def update_title(api: Api, body: Body) -> JSON:
+    """Rename the incident."""
+    title = body.string("title", required=True)
+    incident = api.incident(body)
+    api.state.update_title(incident, title)
+    return {"incident": api.full(incident)}
+
+
+@rpc("IncidentsService.UpdateIncidentIsDrill")
+def update_incident_is_drill(api: Api, body: Body) -> JSON:
+    """Set the drill flag."""
+    is_drill = body.boolean("isDrill")
+    incident = api.incident(body)
+    api.state.update_is_drill(incident, is_drill)
+    return {"incident": api.full(incident)}
+
+
+@rpc("IncidentsService.UpdateIncidentEventTime")
+def update_incident_event_time(api: Api, body: Body) -> JSON:
+    """Set incidentStart/incidentEnd; ``activityItemKind`` is the deprecated alias of ``eventName``."""
+    event_ns = body.timestamp("eventTime", required=True)
+    assert event_ns is not None
+    name = body.string("eventName") or body.string("activityItemKind")
+    if name not in EVENT_NAMES:
+        raise BadRequest(f"eventName {name!r} is invalid; one of {', '.join(EVENT_NAMES)}")
+    incident = api.incident(body)
+    api.state.update_event_time(incident, name, event_ns)
+    return {}
+
+
+@rpc("IncidentsService.AddLabel")
+def add_label(api: Api, body: Body) -> JSON:
+    """Add a label: free-form when ``key`` is empty or ``tags``, else a keyed label from the catalogue."""
+    label = body.obj("label")
+    text = label.string("label", required=True)
+    key = label.string("key")
+    incident = api.incident(body)
+    if key in ("", "tags"):
+        api.state.add_tag(incident, text)
+    else:
+        api.state.assign_label(incident, *api.state.label_option(key, text))
+    return {"incident": api.full(incident)}
+
+
+@rpc("IncidentsService.RemoveLabel")
+def remove_label(api: Api, body: Body) -> JSON:
+    """Remove a free-form label by its text; a missing one is a no-op."""
+    text = body.string("label", required=True)
+    incident = api.incident(body)
+    api.state.remove_tag(incident, text)
+    return {"incident": api.full(incident)}
+
+
+@rpc("IncidentsService.AssignLabel")
+def assign_label(api: Api, body: Body) -> JSON:
+    """Add keyed label ``key=value`` (both must exist in the catalogue)."""
+    key, value = body.string("key", required=True), body.string("value", required=True)
+    incident = api.incident(body)
+    api.state.assign_label(incident, *api.state.label_option(key, value))
+    return {"labels": render.key_value_labels(api.state.catalog, incident)}
+
+
+@rpc("IncidentsService.UnassignLabel")
+def unassign_label(api: Api, body: Body) -> JSON:
+    """Remove keyed label ``key=value``; a missing one is a no-op."""
+    key, value = body.string("key", required=True), body.string("value", required=True)
+    incident = api.incident(body)
+    api.state.unassign_label(incident, *api.state.label_option(key, value))
+    return {"labels": render.key_value_labels(api.state.catalog, incident)}
+
+
+@rpc("IncidentsService.AssignLabelByUUID")
+def assign_label_by_uuid(api: Api, body: Body) -> JSON:
+    """Add a keyed label named by ``keyUUID``/``valueUUID``."""
+    key_uuid, value_uuid = body.string("keyUUID", required=True), body.string("valueUUID", required=True)
+    incident = api.incident(body)
+    api.state.assign_label(incident, *api.state.label_option_by_uuid(key_uuid, value_uuid))
+    return {"labels": render.key_value_labels(api.state.catalog, incident)}
+
+
+@rpc("IncidentsService.UnassignLabelByUUID")
+def unassign_label_by_uuid(api: Api, body: Body) -> JSON:
+    """Remove a keyed label named by ``keyUUID``/``valueUUID``."""
+    key_uuid, value_uuid = body.string("keyUUID", required=True), body.string("valueUUID", required=True)
+    incident = api.incident(body)
+    api.state.unassign_label(incident, *api.state.label_option_by_uuid(key_uuid, value_uuid))
+    return {"labels": render.key_value_labels(api.state.catalog, incident)}
+
+
+@rpc("IncidentsService.AssignRole")
+def assign_role(api: Api, body: Body) -> JSON:
+    """Give a user a role; ``didChange`` is false when they already held it."""
+    role = body.enum("role", ROLE_NAMES)
+    user_id = body.string("userID", required=True)
+    incident = api.incident(body)
+    changed = api.state.assign_role(incident, role, user_id)
+    return {"incident": api.full(incident), "didChange": changed}
+
+
+@rpc("IncidentsService.UnassignRole")
+def unassign_role(api: Api, body: Body) -> JSON:
+    """Take a role from a user; ``didChange`` is false when they did not hold it."""
+    role = body.enum("role", ROLE_NAMES)
+    user_id = body.string("userID", required=True)
+    incident = api.incident(body)
+    changed = api.state.unassign_role(incident, role, user_id)
+    return {"incident": api.full(incident), "didChange": changed}
+
+
+# --- TasksService --------------------------------------------------------------------------------
+
+
+@rpc("TasksService.AddTask")
+def add_task(api: Api, body: Body) -> JSON:
+    """Add a custom task."""
+    text = body.string("text", required=True)
+    assign_to = body.string("assignToUserID")
+    incident = api.incident(body)
+    task = api.state.add_task(incident, text, assign_to)
+    return api.task_response(incident, task.task_id)
+
+
+@rpc("TasksService.UpdateTaskStatus")
+def update_task_status(api: Api, body: Body) -> JSON:
+    """Set a task's status (todo, progress, done)."""
+    status = body.enum("status", TASK_STATUSES)
+    incident = api.incident(body)
+    task = api.state.task(incident, body.string("taskID"))
+    api.state.update_task_status(incident, task, status)
+    return api.task_response(incident, task.task_id)
+
+
+@rpc("TasksService.UpdateTaskText")
+def update_task_text(api: Api, body: Body) -> JSON:
+    """Reword a custom task."""
+    text = body.string("text", required=True)
+    incident = api.incident(body)
+    task = api.state.task(incident, body.string("taskID"))
+    api.state.update_task_text(incident, task, text)
+    return api.task_response(incident, task.task_id)
+
+
+@rpc("TasksService.UpdateTaskUser")
+def update_task_user(api: Api, body: Body) -> JSON:
+    """Assign a task to a user (empty ``userID`` unassigns)."""
+    user_id = body.string("userID")
+    incident = api.incident(body)
+    task = api.state.task(incident, body.string("taskID"))
+    api.state.update_task_user(incident, task, user_id)
+    return api.task_response(incident, task.task_id)
+
+
+@rpc("TasksService.DeleteTask")
+def delete_task(api: Api, body: Body) -> JSON:
+    """Delete a custom task."""
+    incident = api.incident(body)
+    task = api.state.task(incident, body.string("taskID"))
+    api.state.delete_task(incident, task)
+    return api.task_response(incident)
+
+
+# --- ActivityService -----------------------------------------------------------------------------
+
+
+@rpc("ActivityService.QueryActivity")
+def query_activity(api: Api, body: Body) -> JSON:
+    """Page through an incident's timeline by event time (ASC by default)."""
+    query = body.obj("query")
+    echo: JSON = {
+        "incidentID": query.string("incidentID", required=True),
+        "limit": query.limit(),
+        "tag": query.string("tag"),
+        "orderDirection": query.enum("orderDirection", DIRECTIONS, default="ASC"),
+        "activityKind": query.strings("activityKind"),
+    }
+    for kind in echo["activityKind"]:
+        if kind not in ACTIVITY_KINDS:
+            raise BadRequest(f"query.activityKind: {kind!r} is not an activity kind")
+    fingerprint = _fingerprint("activity", echo)
+    after = api.cursors.resolve(body, fingerprint)
+    found = api.state.get(echo["incidentID"])
+    kinds, tag = set(echo["activityKind"]), echo["tag"]
+    items = [
+        item
+        for item in (found.activity if found else [])
+        if (not kinds or item.kind in kinds) and (not tag or tag in item.tags)
+    ]
+
+    def key(item: ActivityItem) -> tuple[int, int]:
+        return (item.event_ns, item.seq)
+
+    items.sort(key=key)
+    page = paginate(
+        items,
+        key,
+        descending=echo["orderDirection"] == "DESC",
+        limit=echo["limit"],
+        after=after,
+        store=api.cursors,
+        fingerprint=fingerprint,
+    )
+    catalog = api.state.catalog
+    return {
+        "activityItems": [render.activity_item(catalog, i) for i in page.rows],
+        "query": echo,
+        "cursor": page.cursor,
+    }
+
+
+@rpc("ActivityService.AddActivity")
+def add_activity(api: Api, body: Body) -> JSON:
+    """Add a user note (the only kind the API accepts) of at most 65536 characters."""
+    kind = body.string("activityKind")
+    if kind != "userNote":
+        raise BadRequest(f"activityKind {kind!r} is invalid; only userNote can be added")
+    text = body.string("body", required=True)
+    if len(text) > MAX_NOTE_LENGTH:
+        raise BadRequest(f"body is {len(text)} characters; the maximum is {MAX_NOTE_LENGTH}")
+    field_values = body.obj("fieldValues").data
+    event_ns = body.timestamp("eventTime")
+    incident = api.incident(body)
+    item = api.state.add_note(incident, text, event_ns=event_ns, field_values=field_values)
+    return {"activityItem": render.activity_item(api.state.catalog, item)}
+
+
+def _activity_target(api: Api, body: Body) -> tuple[Incident, ActivityItem]:
+    incident = api.incident(body)
+    return incident, api.state.activity_item(incident, body.string("activityItemID"))
+
+
+@rpc("ActivityService.RemoveActivity")
+def remove_activity(api: Api, body: Body) -> JSON:
+    """Delete a user note; returns the removed item."""
+    incident, item = _activity_target(api, body)
+    api.state.remove_activity(incident, item)
+    return {"activityItem": render.activity_item(api.state.catalog, item)}
+
+
+@rpc("ActivityService.UpdateActivityBody")
+def update_activity_body(api: Api, body: Body) -> JSON:
+    """Edit a user note's text."""
+    text = body.string("body", required=True)
+    if len(text) > MAX_NOTE_LENGTH:
+        raise BadRequest(f"body is {len(text)} characters; the maximum is {MAX_NOTE_LENGTH}")
+    incident, item = _activity_target(api, body)
+    api.state.edit_activity(incident, item, body=text)
+    return {"activityItem": render.activity_item(api.state.catalog, item)}
+
+
+@rpc("ActivityService.UpdateActivityEventTime")
+def update_activity_event_time(api: Api, body: Body) -> JSON:
+    """Move a user note on the timeline."""
+    event_ns = body.timestamp("eventTime", required=True)
+    incident, item = _activity_target(api, body)
+    api.state.edit_activity(incident, item, event_ns=event_ns)
+    return {"activityItem": render.activity_item(api.state.catalog, item)}
+
+
+@rpc("ActivityService.UpdateActivityRelevance")
+def update_activity_relevance(api: Api, body: Body) -> JSON:
+    """Set an item's relevance (allowed on every item)."""
+    relevance = body.enum("relevance", RELEVANCES)
+    incident, item = _activity_target(api, body)
+    api.state.edit_activity(incident, item, relevance=relevance)
+    return {"activityItem": render.activity_item(api.state.catalog, item)}
+
+
+# --- org catalogue -------------------------------------------------------------------------------
+
+
+@rpc("RolesService.GetRoles")
+def get_roles(api: Api, body: Body) -> JSON:
+    """The org's incident roles."""
+    return {"roles": [render.role(r) for r in api.state.catalog.roles.values()]}
+
+
+@rpc("SeveritiesService.GetOrgSeverities")
+def get_org_severities(api: Api, body: Body) -> JSON:
+    """The org's severities by level; served only on the unversioned prefix (FACTS.md §1)."""
+    severities = sorted(api.state.catalog.severities.values(), key=lambda s: s.level)
+    return {"severities": [render.severity(s) for s in severities]}
+
+
+@rpc("FieldsService.GetFields")
+def get_fields(api: Api, body: Body) -> JSON:
+    """Custom fields: one ``labels``-domain field per label key, plus the free-form ``tags`` field."""
+    domain = body.string("domainName")
+    if domain not in ("", "labels", "incident"):
+        raise BadRequest(f"domainName {domain!r} is invalid; one of labels, incident")
+    catalog = api.state.catalog
+    fields = [] if domain == "incident" else [*catalog.label_fields.values(), catalog.tags_field]
+    return {"fields": [render.label_field(f) for f in fields]}
+
+
+@rpc("FieldsService.GetField")
+def get_field(api: Api, body: Body) -> JSON:
+    """One field by UUID."""
+    field_uuid = body.string("fieldUUID", required=True)
+    catalog = api.state.catalog
+    for field in [*catalog.label_fields.values(), catalog.tags_field]:
+        if field.uuid == field_uuid:
+            return {"field": render.label_field(field)}
+    raise NotFound(f"field {field_uuid} not found")
+
+
+@rpc("FieldsService.AddLabelKey")
+def add_label_key(api: Api, body: Body) -> JSON:
+    """Create a label key (an existing key is returned unchanged)."""
+    field = api.state.add_label_key(
+        body.string("key", required=True), body.string("description"), body.string("colorHex")
+    )
+    return {"field": render.label_field(field)}
+
+
+@rpc("FieldsService.AddLabelValue")
+def add_label_value(api: Api, body: Body) -> JSON:
+    """Add a value to a label key; returns the updated field."""
+    field = api.state.add_label_value(
+        body.string("key", required=True),
+        body.string("value", required=True),
+        body.string("description"),
+        body.string("colorHex"),
+    )
+    return {"field": render.label_field(field)}
+
+
+@rpc("UsersService.QueryUsers")
+def query_users(api: Api, body: Body) -> JSON:
+    """Page through the org's users by name."""
+    query = body.obj("query")
+    echo: JSON = {"limit": query.limit()}
+    fingerprint = _fingerprint("users", echo)
+    after = api.cursors.resolve(body, fingerprint)
+
+    def key(user: User) -> tuple[str, str]:
+        return (user.name, user.user_id)
+
+    users = sorted(api.state.catalog.users.values(), key=key)
+    page = paginate(
+        users,
+        key,
+        descending=False,
+        limit=echo["limit"],
+        after=after,
+        store=api.cursors,
+        fingerprint=fingerprint,
+    )
+    return {"users": [render.user(u) for u in page.rows], "query": echo, "cursor": page.cursor}
+
+
+@rpc("UsersService.GetUser")
+def get_user(api: Api, body: Body) -> JSON:
+    """One user by ID."""
+    user_id = body.string("userID", required=True)
+    found = api.state.catalog.users.get(user_id)
+    if found is None:
+        raise NotFound(f"user {user_id} not found")
+    return {"user": render.user(found)}
+
+
+IMPLEMENTED_METHODS: tuple[str, ...] = tuple(sorted(_HANDLERS))
+"""Every ``Service.Method`` the emulator answers (compare with contract.json's 69 methods)."""

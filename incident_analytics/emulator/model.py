@@ -1,0 +1,209 @@
+"""The emulator's in-memory records: plain mutable dataclasses, no behaviour.
+
+Times are ``int`` nanoseconds since the epoch (``None`` = unset, rendered as ``""``); see
+:mod:`incident_analytics.emulator.times`. Users, roles and severities are referenced by ID and
+resolved through the :class:`Catalog` when rendering, the way the service joins them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+TAGS_KEY = "tags"
+"""The key free-form (legacy Tags) labels carry on the wire (FACTS.md §5)."""
+
+SYSTEM_TASK_COMMANDER = "assign-role-commander"
+SYSTEM_TASK_INVESTIGATOR = "assign-role-investigator"
+SYSTEM_TASK_SEVERITY = "must-choose-severity"
+
+
+@dataclass(slots=True)
+class User:
+    """A person (or the API's service account) known to the incident app."""
+
+    user_id: str
+    name: str
+    email: str
+    photo_url: str
+    internal_user_id: str
+    grafana_user_id: str
+    grafana_login: str
+    modified_ns: int
+
+
+@dataclass(slots=True)
+class Role:
+    """An incident role of the org (``commander``, ``investigator``, ``observer``)."""
+
+    role_id: int
+    name: str
+    description: str
+    important: bool
+    mandatory: bool
+    created_ns: int
+    org_id: str = "1"
+    archived: bool = False
+    updated_ns: int | None = None
+
+
+@dataclass(slots=True)
+class Severity:
+    """An org severity level; ``label`` is what ``Incident.severity`` carries."""
+
+    severity_id: str
+    label: str
+    level: int
+    color: str
+
+
+@dataclass(slots=True)
+class LabelOption:
+    """One allowed value of a label key (a select option of a ``labels``-domain field)."""
+
+    uuid: str
+    value: str
+    description: str = ""
+    color: str = ""
+
+
+@dataclass(slots=True)
+class LabelField:
+    """A label key as a custom metadata field of the ``labels`` domain, with its allowed values."""
+
+    uuid: str
+    key: str
+    name: str
+    description: str
+    color: str
+    options: list[LabelOption] = field(default_factory=list)
+    version: int = 1
+
+    def option(self, value: str) -> LabelOption | None:
+        """The option whose value equals ``value`` (exact match), if any."""
+        for opt in self.options:
+            if opt.value == value:
+                return opt
+        return None
+
+    def option_by_uuid(self, uuid: str) -> LabelOption | None:
+        """The option with this UUID, if any."""
+        for opt in self.options:
+            if opt.uuid == uuid:
+                return opt
+        return None
+
+
+@dataclass(slots=True)
+class Label:
+    """A label on an incident: ``key == "tags"`` for free-form labels, else a keyed label."""
+
+    key: str
+    text: str
+    description: str = ""
+    color_hex: str = ""
+
+    @property
+    def is_tag(self) -> bool:
+        """Whether this is a free-form (Tags) label rather than a keyed one."""
+        return self.key == TAGS_KEY
+
+
+@dataclass(slots=True)
+class Task:
+    """A task on an incident's checklist; system tasks are immutable and have no author."""
+
+    task_id: str
+    text: str
+    status: str
+    immutable: bool
+    created_ns: int
+    modified_ns: int
+    author_id: str | None
+    assigned_id: str | None = None
+
+
+@dataclass(slots=True)
+class Assignment:
+    """A user holding a role on an incident."""
+
+    user_id: str
+    role_id: int
+
+
+@dataclass(slots=True)
+class ActivityItem:
+    """One entry of an incident's timeline."""
+
+    item_id: str
+    incident_id: str
+    kind: str
+    user_id: str
+    created_ns: int
+    event_ns: int
+    body: str
+    seq: int
+    subject_user_id: str = ""
+    url: str = ""
+    tags: list[str] = field(default_factory=list)
+    immutable: bool = True
+    field_values: dict[str, Any] = field(default_factory=dict)
+    relevance: str = "automatic"
+
+
+@dataclass(slots=True)
+class Incident:
+    """An incident with everything the API can return about it."""
+
+    incident_id: str
+    title: str
+    slug: str
+    description: str
+    summary: str
+    status: str
+    severity_id: str
+    is_drill: bool
+    incident_type: str
+    created_ns: int
+    modified_ns: int
+    created_by: str
+    closed_ns: int | None
+    start_ns: int | None
+    end_ns: int | None
+    labels: list[Label] = field(default_factory=list)
+    assignments: list[Assignment] = field(default_factory=list)
+    tasks: list[Task] = field(default_factory=list)
+    activity: list[ActivityItem] = field(default_factory=list)
+    version: int = 1
+
+    @property
+    def number(self) -> int:
+        """The numeric value of ``incident_id``, used to break ordering ties."""
+        return int(self.incident_id)
+
+
+@dataclass(slots=True)
+class Catalog:
+    """Org-wide reference data: users, roles, severities and the label-field catalogue."""
+
+    users: dict[str, User]
+    roles: dict[int, Role]
+    severities: dict[str, Severity]
+    label_fields: dict[str, LabelField]
+    tags_field: LabelField
+    api_user_id: str
+
+    def role_by_name(self, name: str) -> Role | None:
+        """The role with this name (``commander`` …), if the org has it."""
+        for role in self.roles.values():
+            if role.name == name:
+                return role
+        return None
+
+    def severity_by_label(self, label: str) -> Severity | None:
+        """The severity whose label or ID equals ``label`` (label compared case-insensitively)."""
+        folded = label.casefold()
+        for severity in self.severities.values():
+            if severity.label.casefold() == folded or severity.severity_id == label:
+                return severity
+        return None

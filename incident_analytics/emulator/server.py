@@ -1,0 +1,393 @@
+"""The HTTP layer: routing, auth, faults, latency, rate limiting, gzip, request records.
+
+One request goes through these steps, in this order:
+
+1. read the body (``Content-Length`` or chunked; ``Content-Encoding: gzip`` is undone);
+2. sleep ``latency`` seconds (in this request's own thread, so concurrent requests overlap);
+3. a scripted fault matching the request, else the rate limit (429), else a random fault;
+4. auth: Grafana core answers 401 before any plugin route is looked at (FACTS.md §2);
+5. routing: only ``POST {base}/{Service}.{Method}`` on a known plugin id and prefix; anything
+   else is oto's ``404 page not found`` in ``text/plain`` (FACTS.md §1, §2);
+6. the JSON body is decoded (malformed → 400) and the RPC runs.
+
+Responses are gzipped when the request's ``Accept-Encoding`` allows gzip, as oto does (FACTS.md §1).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import logging
+import socket
+import threading
+import time
+import zlib
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+from incident_analytics.emulator.faults import Fault, FaultPlan, TokenBucket
+from incident_analytics.emulator.handlers import Api
+from incident_analytics.emulator.rpc import RpcError
+
+logger = logging.getLogger("incident_analytics.emulator")
+
+JSON_TYPE = "application/json; charset=utf-8"
+MAX_BODY_BYTES = 16 * 1024 * 1024
+PLUGIN_IDS = ("grafana-irm-app", "grafana-incident-app")
+
+MISSING_TOKEN_BODY = {
+    "message": "Unauthorized",
+    "messageId": "auth.unauthorized",
+    "statusCode": 401,
+    "traceID": "",
+}
+INVALID_TOKEN_BODY = {
+    "message": "Invalid API key",
+    "messageId": "api-key.invalid",
+    "statusCode": 401,
+    "traceID": "",
+}
+HTML_502 = (
+    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """One handled request, as seen by the server.
+
+    Attributes:
+        method: ``"Service.Method"`` when the path has an RPC shape, else the raw path.
+        path: the request path without its query string.
+        http_method: ``"POST"``, ``"GET"`` …
+        body: the decoded JSON body, or None (empty, malformed or not JSON).
+        status: the HTTP status sent, or None when the connection was dropped.
+        authorized: whether the request carried the right bearer token.
+        fault: the injected fault kind, if any (``"429"`` also for rate-limit refusals).
+    """
+
+    method: str
+    path: str
+    http_method: str
+    body: Any
+    status: int | None
+    authorized: bool
+    fault: str | None = None
+
+
+@dataclass(slots=True)
+class Backend:
+    """Everything the request handler needs; the :class:`~incident_analytics.emulator.Emulator` owns it."""
+
+    api: Api
+    token: str
+    faults: FaultPlan
+    bucket: TokenBucket | None = None
+    latency: float = 0.0
+    slow_seconds: float = 5.0
+    plugin_ids: tuple[str, ...] = PLUGIN_IDS
+    records: list[RequestRecord] = field(default_factory=list)
+    records_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, entry: RequestRecord) -> None:
+        """Append a request record (thread-safe)."""
+        with self.records_lock:
+            self.records.append(entry)
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where a path points: the RPC name and whether it used the ``/v1`` prefix."""
+
+    method: str
+    versioned: bool
+
+
+def route(path: str, plugin_ids: tuple[str, ...]) -> Route | None:
+    """Parse ``/api/plugins/<id>/resources/api[/v1]/<Service>.<Method>``; None if it is not one."""
+    parts = path.split("/")
+    # ["", "api", "plugins", id, "resources", "api", ("v1",) "Service.Method"]
+    if len(parts) not in (7, 8) or parts[:3] != ["", "api", "plugins"] or parts[4:6] != ["resources", "api"]:
+        return None
+    if parts[3] not in plugin_ids:
+        return None
+    versioned = len(parts) == 8
+    if versioned and parts[6] != "v1":
+        return None
+    name = parts[-1]
+    service, dot, method = name.partition(".")
+    if not dot or not service or not method or "." in method:
+        return None
+    return Route(name, versioned)
+
+
+class EmulatorHTTPServer(ThreadingHTTPServer):
+    """A threading HTTP/1.1 server that can close its open keep-alive connections on shutdown."""
+
+    daemon_threads = True
+    # Handler threads may sit in a keep-alive read; stop() unblocks them itself (close_connections).
+    block_on_close = False
+
+    def __init__(self, address: tuple[str, int], backend: Backend) -> None:
+        self.backend = backend
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Track the connection, then hand it to a handler thread."""
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        """Forget and close a finished connection."""
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Log a handler crash (a client vanishing mid-request) instead of printing to stderr."""
+        logger.debug("emulator connection from %s failed", client_address, exc_info=True)
+
+    def close_connections(self) -> None:
+        """Shut down every open connection so idle keep-alive handler threads exit."""
+        with self._connections_lock:
+            connections = list(self._connections)
+        for conn in connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+
+class _BadBody(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "incident-emulator"
+    sys_version = ""
+    timeout = 120  # an idle keep-alive connection is closed after this many seconds
+    # Headers and body leave in one buffered write with Nagle off; otherwise two small writes meet
+    # the client's delayed ACK and every response costs ~40 ms.
+    wbufsize = 64 * 1024
+    disable_nagle_algorithm = True
+    server: EmulatorHTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("%s " + format, self.address_string(), *args)
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    do_GET = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = do_POST
+
+    # -- request plumbing --------------------------------------------------------------------------
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            raw = self._read_chunked()
+        else:
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                raise _BadBody(400, "invalid Content-Length") from None
+            if length < 0 or length > MAX_BODY_BYTES:
+                raise _BadBody(413, "request body too large")
+            raw = self.rfile.read(length) if length else b""
+        if "gzip" in self.headers.get("Content-Encoding", "").lower() and raw:
+            try:
+                raw = gzip.decompress(raw)
+            except (OSError, EOFError, zlib.error):
+                raise _BadBody(400, "malformed gzip request body") from None
+        return raw
+
+    def _read_chunked(self) -> bytes:
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            line = self.rfile.readline(1024).strip()
+            try:
+                size = int(line.split(b";")[0], 16)
+            except ValueError:
+                raise _BadBody(400, "malformed chunked body") from None
+            if size == 0:
+                while self.rfile.readline(1024).strip():
+                    pass
+                return b"".join(chunks)
+            total += size
+            if total > MAX_BODY_BYTES:
+                raise _BadBody(413, "request body too large")
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline(16)
+
+    def _accepts_gzip(self) -> bool:
+        for part in self.headers.get("Accept-Encoding", "").lower().split(","):
+            name, _, params = part.strip().partition(";")
+            if name.strip() in ("gzip", "*"):
+                q = params.strip()
+                return not (q.startswith("q=") and _float(q[2:]) == 0.0)
+        return False
+
+    def _send(
+        self, status: int, payload: bytes, content_type: str, headers: dict[str, str] | None = None
+    ) -> None:
+        if payload and self._accepts_gzip():
+            payload = gzip.compress(payload, compresslevel=5, mtime=0)
+            encoding: str | None = "gzip"
+        else:
+            encoding = None
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        if encoding:
+            self.send_header("Content-Encoding", encoding)
+        self.send_header("Vary", "Accept-Encoding")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    def _send_json(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
+        payload = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        self._send(status, payload, JSON_TYPE, headers)
+
+    # -- the pipeline ------------------------------------------------------------------------------
+
+    def _handle(self) -> None:
+        backend = self.server.backend
+        started = time.monotonic()
+        path = urlsplit(self.path).path
+        target = route(path, backend.plugin_ids)
+        name = target.method if target is not None else path
+        auth = self.headers.get("Authorization")
+        authorized = auth is not None and _bearer(auth) == backend.token
+        body, body_error = self._decode_body()
+        status: int | None
+        fault: Fault | None = None
+        try:
+            if backend.latency > 0:
+                time.sleep(backend.latency)
+            fault = self._choose_fault(name, body)
+            if fault is not None and fault.kind == "slow":
+                time.sleep(backend.slow_seconds)
+            if fault is not None and fault.kind != "slow":
+                status = self._send_fault(fault)
+            else:
+                status = self._answer(target, authorized, auth is not None, body, body_error)
+        except (BrokenPipeError, ConnectionResetError):
+            status = None
+            self.close_connection = True
+        kind = fault.kind if fault is not None else None
+        backend.record(RequestRecord(name, path, self.command, body, status, authorized, kind))
+        elapsed_ms = (time.monotonic() - started) * 1000
+        logger.debug("%s %s -> %s in %.1f ms", self.command, name, status, elapsed_ms)
+
+    def _decode_body(self) -> tuple[Any, _BadBody | None]:
+        """The JSON body (None when empty) or the reason it cannot be used."""
+        try:
+            raw = self._read_body()
+            return (json.loads(raw) if raw.strip() else None), None
+        except _BadBody as exc:
+            if exc.status == 413:  # the body was not read: the connection cannot be reused
+                self.close_connection = True
+            return None, exc
+        except (ValueError, UnicodeDecodeError) as exc:
+            return None, _BadBody(400, f"malformed JSON request body: {exc}")
+
+    def _choose_fault(self, name: str, body: Any) -> Fault | None:
+        """A scripted fault, else a rate-limit refusal, else a random fault (one draw), else None."""
+        backend = self.server.backend
+        fault = backend.faults.scripted(name, body)
+        if fault is None and backend.bucket is not None:
+            wait = backend.bucket.acquire()
+            if wait is not None:
+                fault = Fault("429", wait)
+        return fault if fault is not None else backend.faults.draw()
+
+    def _answer(
+        self,
+        target: Route | None,
+        authorized: bool,
+        has_auth: bool,
+        body: Any,
+        body_error: _BadBody | None,
+    ) -> int:
+        backend = self.server.backend
+        if not authorized:
+            self._send_json(401, INVALID_TOKEN_BODY if has_auth else MISSING_TOKEN_BODY)
+            return 401
+        if (
+            self.command != "POST"
+            or target is None
+            or not backend.api.knows(target.method, versioned=target.versioned)
+        ):
+            self._send(404, b"404 page not found\n", "text/plain; charset=utf-8")
+            return 404
+        if body_error is not None:
+            self._send_json(body_error.status, {"error": body_error.message})
+            return body_error.status
+        try:
+            result = backend.api.call(target.method, body)
+        except RpcError as exc:
+            self._send_json(exc.status, {"error": exc.message})
+            return exc.status
+        except Exception:
+            logger.exception("emulator handler for %s failed", target.method)
+            self._send_json(500, {"error": "internal server error"})
+            return 500
+        self._send_json(200, result)
+        return 200
+
+    def _send_fault(self, fault: Fault) -> int | None:
+        kind = fault.kind
+        if kind == "drop":
+            self.close_connection = True
+            return None
+        if kind == "html":
+            self._send(502, HTML_502.encode(), "text/html")
+            return 502
+        if kind == "error200":
+            self._send_json(200, {"error": "something went wrong"})
+            return 200
+        status = int(kind)
+        headers: dict[str, str] = {}
+        if status in (429, 503) or fault.retry_after is not None:
+            headers["Retry-After"] = str(fault.retry_after if fault.retry_after is not None else 1)
+        if status == 401:
+            self._send_json(401, INVALID_TOKEN_BODY, headers)
+        elif status == 429:
+            self._send_json(429, {"error": "rate limit exceeded"}, headers)
+        else:
+            self._send_json(status, {"error": _reason(status)}, headers)
+        return status
+
+
+def _bearer(header: str) -> str | None:
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip()
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return 1.0
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase.lower()
+    except ValueError:
+        return f"error {status}"

@@ -1,0 +1,76 @@
+"""Small helpers shared by the emulator tests (kept independent of the emulator's own code)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?Z$")
+
+
+def call(client: httpx.Client, method: str, body: Any = None) -> httpx.Response:
+    """POST ``body`` (default ``{}``) to ``Service.Method`` on the client's base URL."""
+    return client.post(method, json={} if body is None else body)
+
+
+def ok(client: httpx.Client, method: str, body: Any = None) -> dict[str, Any]:
+    """Call and require HTTP 200 without an in-band error; returns the decoded body."""
+    response = call(client, method, body)
+    assert response.status_code == 200, (method, response.status_code, response.text)
+    data: dict[str, Any] = response.json()
+    assert "error" not in data, data
+    return data
+
+
+def ns(text: str) -> int:
+    """An RFC 3339 UTC wire time as integer nanoseconds (strict: ``Z`` suffix, up to 9 digits)."""
+    from datetime import UTC, datetime
+
+    match = _TIME.match(text)
+    assert match is not None, f"not an RFC 3339 UTC time: {text!r}"
+    whole = datetime.fromisoformat(match.group(1)).replace(tzinfo=UTC)
+    frac = (match.group(2) or "").ljust(9, "0")
+    return int(whole.timestamp()) * 1_000_000_000 + int(frac)
+
+
+def fraction_digits(text: str) -> int:
+    """How many fractional-second digits a wire time carries (0 for whole seconds)."""
+    match = _TIME.match(text)
+    assert match is not None, text
+    return len(match.group(2) or "")
+
+
+def pages(
+    client: httpx.Client, method: str, query: dict[str, Any], items_key: str, **extra: Any
+) -> Iterator[dict[str, Any]]:
+    """Every page of a cursor-paged method, following the top-level cursor (FACTS.md §3)."""
+    cursor: dict[str, Any] | None = None
+    for _ in range(10_000):
+        body: dict[str, Any] = {"query": query, **extra}
+        if cursor is not None:
+            body["cursor"] = cursor
+        page = ok(client, method, body)
+        yield page
+        cursor = page["cursor"]
+        if not cursor["hasMore"]:
+            return
+    raise AssertionError("paging did not terminate")
+
+
+def all_items(
+    client: httpx.Client, method: str, query: dict[str, Any], items_key: str, **extra: Any
+) -> list[Any]:
+    """The concatenated items of every page."""
+    return [item for page in pages(client, method, query, items_key, **extra) for item in page[items_key]]
+
+
+def preview_ids(client: httpx.Client, query_string: str, **query: Any) -> list[str]:
+    """Incident IDs of all pages of QueryIncidentPreviews (limit 100) for a query string."""
+    q = {"limit": 100, "queryString": query_string, **query}
+    return [
+        p["incidentID"]
+        for p in all_items(client, "IncidentsService.QueryIncidentPreviews", q, "incidentPreviews")
+    ]

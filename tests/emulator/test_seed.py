@@ -1,0 +1,217 @@
+"""Seeded data: deterministic, realistic, and carrying the live service's quirks (FACTS.md §6-§8)."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections import Counter
+from typing import Any
+
+import httpx
+import pytest
+
+from incident_analytics.emulator import Emulator
+from incident_analytics.emulator.state import State
+
+from .helpers import fraction_digits, ns, ok
+
+DAY = 86_400 * 10**9
+ANCHOR = ns("2026-11-01T00:00:00Z")
+
+
+def _all_incidents(emu: Emulator) -> dict[str, dict[str, Any]]:
+    with httpx.Client(base_url=emu.api_url, headers={"Authorization": f"Bearer {emu.token}"}) as c:
+        return {
+            i: ok(c, "IncidentsService.GetIncident", {"incidentID": i})["incident"]
+            for i in emu.state.incidents
+        }
+
+
+def _stable(incident: dict[str, Any]) -> dict[str, Any]:
+    """An open incident's durationSeconds grows with the wall clock; leave it out of comparisons."""
+    return {
+        k: v for k, v in incident.items() if not (k == "durationSeconds" and incident["status"] == "active")
+    }
+
+
+def test_same_seed_gives_identical_incidents() -> None:
+    """Two emulators with the same seed serve identical GetIncident answers for every ID."""
+    with Emulator(seed=7, incidents=80) as a, Emulator(seed=7, incidents=80) as b:
+        first, second = _all_incidents(a), _all_incidents(b)
+    assert len(first) == 80
+    assert {k: _stable(v) for k, v in first.items()} == {k: _stable(v) for k, v in second.items()}
+
+
+def test_different_seed_gives_different_incidents() -> None:
+    """Another seed gives other data."""
+    a, b = State(7, 80), State(8, 80)
+    assert [a.render_incident(i)["title"] for i in a.incidents] != [
+        b.render_incident(i)["title"] for i in b.incidents
+    ]
+
+
+def test_now_moves_the_seeded_data() -> None:
+    """``now`` anchors the seeded data; by default it is 2026-11-01T00:00:00Z."""
+    default = Emulator(incidents=20).state
+    moved = Emulator(incidents=20, now="2025-11-01T00:00:00Z").state
+    assert max(i.created_ns for i in default.incidents.values()) < ANCHOR
+    shift = ANCHOR - ns("2025-11-01T00:00:00Z")
+    assert [i.created_ns + shift for i in moved.incidents.values()] == [
+        i.created_ns for i in default.incidents.values()
+    ]
+
+
+@pytest.fixture(scope="module")
+def big() -> list[dict[str, Any]]:
+    """2,000 rendered incidents of seed 0 (generated in well under 2 s)."""
+    started = time.perf_counter()
+    state = State(0, 2000)
+    assert time.perf_counter() - started < 2.0
+    return [state.render_incident(i) for i in state.incidents]
+
+
+def test_twenty_thousand_incidents_work() -> None:
+    """Large seeds are practical."""
+    state = State(3, 20_000)
+    assert len(state.incidents) == 20_000 and "20000" in state.incidents
+
+
+def test_ids_follow_created_time_over_fourteen_months(big: list[dict[str, Any]]) -> None:
+    """IDs "1".."N" in createdTime order, spread over ~14 months before the anchor, denser lately."""
+    assert [i["incidentID"] for i in big] == [str(n) for n in range(1, 2001)]
+    created = [ns(i["createdTime"]) for i in big]
+    assert created == sorted(created)
+    assert 400 * DAY < ANCHOR - created[0] < 430 * DAY and created[-1] < ANCHOR
+    early = sum(c < created[0] + 90 * DAY for c in created)
+    late = sum(c > ANCHOR - 90 * DAY for c in created)
+    assert late > early * 1.2
+
+
+def test_drills_and_open_incidents(big: list[dict[str, Any]]) -> None:
+    """About 5% drills; about 3% still open, with closedTime and incidentEnd unset."""
+    assert 0.03 < sum(i["isDrill"] for i in big) / len(big) < 0.07
+    open_ = [i for i in big if i["status"] == "active"]
+    assert 0.02 <= len(open_) / len(big) <= 0.04
+    assert all(i["closedTime"] == "" and i["incidentEnd"] == "" for i in open_)
+    assert all(i["closedTime"] and i["incidentEnd"] for i in big if i["status"] == "resolved")
+
+
+@pytest.mark.parametrize("n", [50, 120])
+def test_small_seeds_still_have_open_incidents(n: int) -> None:
+    """At least two open incidents from 50 incidents up."""
+    state = State(11, n)
+    assert sum(i.status == "active" for i in state.incidents.values()) >= 2
+
+
+def test_resolution_times_are_heavy_tailed_and_differ_by_severity(big: list[dict[str, Any]]) -> None:
+    """Critical resolves faster than Major, Major faster than Minor; long right tails everywhere."""
+    by_severity: dict[str, list[int]] = {}
+    for i in big:
+        if i["status"] == "resolved" and not i["isDrill"]:
+            by_severity.setdefault(i["severity"], []).append(i["durationSeconds"])
+    assert set(by_severity) == {"Pending", "Minor", "Major", "Critical"}
+    medians = {k: statistics.median(v) for k, v in by_severity.items()}
+    assert medians["Critical"] < medians["Major"] < medians["Minor"]
+    assert 5 * 60 < medians["Critical"] < 3 * 3600 and medians["Minor"] < 24 * 3600
+    for durations in by_severity.values():
+        ordered = sorted(durations)
+        p95 = ordered[int(len(ordered) * 0.95)]
+        assert p95 > 3 * statistics.median(ordered)
+    assert max(max(v) for v in by_severity.values()) > 2 * 86_400  # some take days
+
+
+def test_start_and_end_quirks(big: list[dict[str, Any]]) -> None:
+    """Start sometimes precedes declaration; end usually equals closedTime but sometimes is earlier."""
+    before = sum(ns(i["incidentStart"]) < ns(i["createdTime"]) - 60 * 10**9 for i in big)
+    assert 0.08 < before / len(big) < 0.25
+    resolved = [i for i in big if i["status"] == "resolved"]
+    same = sum(i["incidentEnd"] == i["closedTime"] for i in resolved)
+    assert 0.7 < same / len(resolved) < 0.95
+    assert all(ns(i["incidentEnd"]) <= ns(i["closedTime"]) for i in resolved)
+
+
+def test_documented_oddities() -> None:
+    """The rare data-quality oddities are listed in ``state.notes`` and present in the data."""
+    state = State(0, 300)
+    odd = {i: state.render_incident(i) for i in state.notes}
+    assert len(odd) == 2
+    kinds = sorted(
+        "end-before-start" if ns(i["incidentEnd"]) < ns(i["incidentStart"]) else "zero" for i in odd.values()
+    )
+    assert kinds == ["end-before-start", "zero"]
+    assert sorted(i["durationSeconds"] for i in odd.values()) == [-600, 0]
+
+
+def test_time_formats_vary_like_live(big: list[dict[str, Any]]) -> None:
+    """µs on createdTime (trailing zeros dropped sometimes), whole seconds on incidentStart, ns on tasks."""
+    created = Counter(fraction_digits(i["createdTime"]) for i in big)
+    assert created[6] > len(big) * 0.8 and sum(v for k, v in created.items() if k < 6) > 0
+    starts = Counter(fraction_digits(i["incidentStart"]) for i in big)
+    assert starts[0] > len(big) * 0.7
+    task_digits = Counter(fraction_digits(t["createdTime"]) for i in big for t in i["taskList"]["tasks"])
+    assert task_digits[9] > 0
+    assert all(t["createdTime"] for i in big for t in i["taskList"]["tasks"])
+
+
+def test_users_labels_and_roles(big: list[dict[str, Any]]) -> None:
+    """~15 people with grafana-incident IDs; teams own their services; labels of both kinds."""
+    people = {
+        a["user"]["userID"]
+        for i in big
+        for a in i["incidentMembership"]["assignments"]
+        if a["user"]["userID"]
+    }
+    assert 12 <= len(people) <= 16 and all(p.startswith("grafana-incident:user-") for p in people)
+    owners = {"checkout-api": "payments", "auth": "identity", "search-api": "search", "ingress": "platform"}
+    for i in big:
+        keyed = {lb["key"]: lb["label"] for lb in i["labels"] if lb["key"] != "tags"}
+        if keyed.get("service_name") in owners and "team" in keyed:
+            assert owners[keyed["service_name"]] == keyed["team"]
+    tags = Counter(lb["label"] for i in big for lb in i["labels"] if lb["key"] == "tags")
+    assert {"security", "customer-facing", "PIR not needed", "database", "network"} <= set(tags)
+    keys = Counter(lb["key"] for i in big for lb in i["labels"])
+    assert {"tags", "team", "service_name", "region", "cause"} <= set(keys)
+    unfilled = sum(any(a["roleID"] == 0 for a in i["incidentMembership"]["assignments"]) for i in big)
+    assert 0.1 < unfilled / len(big) < 0.6
+    observers = sum(
+        a["role"]["name"] == "observer" for i in big for a in i["incidentMembership"]["assignments"]
+    )
+    assert observers > 0
+
+
+def test_tasks_cover_every_status(big: list[dict[str, Any]]) -> None:
+    """System and custom tasks in all statuses; system tasks have no author; counts add up."""
+    tasks = [t for i in big for t in i["taskList"]["tasks"]]
+    assert {t["status"] for t in tasks} == {"todo", "progress", "done"}
+    system = [t for t in tasks if t["immutable"]]
+    assert system and all(t["authorUser"] is None for t in system)
+    assert {t["taskID"] for t in system} == {
+        "assign-role-commander",
+        "assign-role-investigator",
+        "must-choose-severity",
+    }
+    assert any(not t["immutable"] and t["authorUser"] for t in tasks)
+    for i in big:
+        task_list = i["taskList"]
+        assert task_list["todoCount"] + task_list["doneCount"] == len(task_list["tasks"])
+
+
+def test_timelines_are_consistent_with_incident_times() -> None:
+    """3-15 items; incidentCreated at createdTime, incidentClosed at closedTime; none before declaring."""
+    state = State(0, 400)
+    for incident in state.incidents.values():
+        items = incident.activity
+        assert 3 <= len(items) <= 15
+        kinds = [a.kind for a in items]
+        assert kinds.count("incidentCreated") == 1
+        created = next(a for a in items if a.kind == "incidentCreated")
+        assert created.created_ns == created.event_ns == incident.created_ns
+        assert all(a.created_ns >= incident.created_ns for a in items)
+        assert max(a.created_ns for a in items) <= incident.modified_ns
+        if incident.closed_ns is not None:
+            closed = [a for a in items if a.kind == "incidentClosed"]
+            assert len(closed) == 1 and closed[0].event_ns == incident.closed_ns
+            assert "incidentStatusChanged" in kinds
+        else:
+            assert "incidentClosed" not in kinds
+            assert all(a.created_ns < ANCHOR for a in items)

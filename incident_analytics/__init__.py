@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 
+from . import frames
 from ._version import __version__
 from .client import AsyncIncidentClient, IncidentClient
 from .config import RetryPolicy, resolve_base_url
@@ -32,6 +33,8 @@ from .errors import (
     TimeoutError,
     TransportError,
 )
+from .fetch import fetch, sync
+from .store import IncidentData
 
 # A library adds no handlers of its own beyond silencing "no handler" warnings (logging HOWTO).
 logging.getLogger("incident_analytics").addHandler(logging.NullHandler())
@@ -44,6 +47,7 @@ __all__ = [
     "IncidentAPIError",
     "IncidentAnalyticsError",
     "IncidentClient",
+    "IncidentData",
     "NotFoundError",
     "OutcomeUnknownError",
     "PaginationLoopError",
@@ -56,5 +60,8 @@ __all__ = [
     "TimeoutError",
     "TransportError",
     "__version__",
+    "fetch",
+    "frames",
     "resolve_base_url",
+    "sync",
 ]

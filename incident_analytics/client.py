@@ -136,9 +136,7 @@ class Incidents(_Namespace):
     ) -> Iterator[JSONDict]:
         """Yield full ``Incident`` records with the deprecated ``QueryIncidents`` (tasks included)."""
         body = rpc.query_incidents_body(query_string)
-        return self._client.paginate(
-            rpc.QUERY_INCIDENTS, body, "incidents", page_size=page_size, max_items=max_items
-        )
+        return self._client.paginate(rpc.QUERY_INCIDENTS, body, "incidents", page_size=page_size, max_items=max_items)
 
     def get(self, incident_id: object) -> JSONDict:
         """The full ``Incident``; ``NotFoundError`` for an unknown ID."""
@@ -188,9 +186,7 @@ class Incidents(_Namespace):
         """Move ``incidentStart`` or ``incidentEnd`` to an aware time."""
         return self._run(rpc.update_event_time(incident_id, event_name, event_time))
 
-    def add_label(
-        self, incident_id: object, label: object, *, description: str = "", color_hex: str = ""
-    ) -> JSONDict:
+    def add_label(self, incident_id: object, label: object, *, description: str = "", color_hex: str = "") -> JSONDict:
         """Add a free-form (Tags) label; returns the incident."""
         return self._run(rpc.add_label(incident_id, label, description=description, color_hex=color_hex))
 
@@ -340,9 +336,7 @@ class AsyncIncidents(_AsyncNamespace):
     ) -> AsyncIterator[JSONDict]:
         """Yield full ``Incident`` records with the deprecated ``QueryIncidents``."""
         body = rpc.query_incidents_body(query_string)
-        return self._client.paginate(
-            rpc.QUERY_INCIDENTS, body, "incidents", page_size=page_size, max_items=max_items
-        )
+        return self._client.paginate(rpc.QUERY_INCIDENTS, body, "incidents", page_size=page_size, max_items=max_items)
 
     async def get(self, incident_id: object) -> JSONDict:
         """The full ``Incident``; ``NotFoundError`` for an unknown ID."""
@@ -388,9 +382,7 @@ class AsyncIncidents(_AsyncNamespace):
         """Mark or unmark the incident as a drill."""
         return await self._run(rpc.update_is_drill(incident_id, is_drill))
 
-    async def update_event_time(
-        self, incident_id: object, event_name: object, event_time: object
-    ) -> JSONDict:
+    async def update_event_time(self, incident_id: object, event_name: object, event_time: object) -> JSONDict:
         """Move ``incidentStart`` or ``incidentEnd``."""
         return await self._run(rpc.update_event_time(incident_id, event_name, event_time))
 
@@ -398,9 +390,7 @@ class AsyncIncidents(_AsyncNamespace):
         self, incident_id: object, label: object, *, description: str = "", color_hex: str = ""
     ) -> JSONDict:
         """Add a free-form (Tags) label."""
-        return await self._run(
-            rpc.add_label(incident_id, label, description=description, color_hex=color_hex)
-        )
+        return await self._run(rpc.add_label(incident_id, label, description=description, color_hex=color_hex))
 
     async def remove_label(self, incident_id: object, label: object) -> JSONDict:
         """Remove a free-form label by text."""
@@ -549,9 +539,7 @@ class IncidentClient:
         sleep: Callable[[float], None] | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        settings = _settings(
-            url, token, plugin_id, timeout, max_retries, retry, allow_insecure_http, rate_limit
-        )
+        settings = _settings(url, token, plugin_id, timeout, max_retries, retry, allow_insecure_http, rate_limit)
         kwargs: dict[str, Any] = {"transport": transport, "rng": rng}
         if sleep is not None:
             kwargs["sleep"] = sleep
@@ -587,9 +575,7 @@ class IncidentClient:
         Stops on ``hasMore: false``, an empty ``nextValue`` or an empty page; raises
         ``PaginationLoopError`` on a repeated cursor; never asks for more than 100 per page.
         """
-        return iter_pages(
-            self.call, method, body, items_key, page_size=page_size, max_items=max_items, on_page=on_page
-        )
+        return iter_pages(self.call, method, body, items_key, page_size=page_size, max_items=max_items, on_page=on_page)
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -625,9 +611,7 @@ class AsyncIncidentClient:
         sleep: Callable[[float], Awaitable[None]] | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        settings = _settings(
-            url, token, plugin_id, timeout, max_retries, retry, allow_insecure_http, rate_limit
-        )
+        settings = _settings(url, token, plugin_id, timeout, max_retries, retry, allow_insecure_http, rate_limit)
         kwargs: dict[str, Any] = {"transport": transport, "rng": rng}
         if sleep is not None:
             kwargs["sleep"] = sleep

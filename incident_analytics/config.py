@@ -97,9 +97,7 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
-def resolve_base_url(
-    url: str, *, plugin_id: str = DEFAULT_PLUGIN_ID, allow_insecure_http: bool = False
-) -> str:
+def resolve_base_url(url: str, *, plugin_id: str = DEFAULT_PLUGIN_ID, allow_insecure_http: bool = False) -> str:
     """Normalise a stack URL or an API base URL to the RPC base, ending in ``/v1/``.
 
     A stack URL gets ``/api/plugins/<plugin_id>/resources/api/v1/`` appended; a URL that already
@@ -121,8 +119,7 @@ def resolve_base_url(
         )
     if parts.username or parts.password:
         raise ConfigurationError(
-            "Grafana URL must not carry credentials; pass the service-account token as token= "
-            f"or in {TOKEN_ENV}"
+            f"Grafana URL must not carry credentials; pass the service-account token as token= or in {TOKEN_ENV}"
         )
     if parts.query or parts.fragment:
         raise ConfigurationError(f"Grafana URL must not have a query string or fragment: {parts.geturl()!r}")
@@ -165,9 +162,7 @@ def resolve_token(token: str | Secret | None) -> Secret:
             "(Viewer role for reads, Editor for writes)"
         )
     if any(ch in value for ch in "\r\n\t ") or not value.isprintable():
-        raise ConfigurationError(
-            "the API token holds whitespace or control characters; check how it was pasted"
-        )
+        raise ConfigurationError("the API token holds whitespace or control characters; check how it was pasted")
     return Secret(value)
 
 
@@ -175,7 +170,5 @@ def resolve_url(url: str | None) -> str:
     """The URL from the argument, else ``GRAFANA_URL``; a clear error if neither."""
     value = url if url is not None else os.environ.get(URL_ENV, "")
     if not value:
-        raise ConfigurationError(
-            f"no Grafana URL: pass url=... (e.g. https://mystack.grafana.net) or set {URL_ENV}"
-        )
+        raise ConfigurationError(f"no Grafana URL: pass url=... (e.g. https://mystack.grafana.net) or set {URL_ENV}")
     return value

@@ -37,11 +37,12 @@ EVENT_NAMES = ("incidentStart", "incidentEnd")
 MAX_NOTE_CHARS = 65536
 
 # What an org has when nobody customised it (FACTS.md §8, D-set): used when GetOrgSeverities is absent.
+# Level 1 is the most severe; Pending (not yet chosen) is 0, as the emulator's org severities have it.
 DEFAULT_SEVERITIES: tuple[JSONDict, ...] = (
     {"severityID": "", "displayLabel": "Pending", "level": 0, "color": ""},
-    {"severityID": "", "displayLabel": "Minor", "level": 1, "color": ""},
+    {"severityID": "", "displayLabel": "Minor", "level": 3, "color": ""},
     {"severityID": "", "displayLabel": "Major", "level": 2, "color": ""},
-    {"severityID": "", "displayLabel": "Critical", "level": 3, "color": ""},
+    {"severityID": "", "displayLabel": "Critical", "level": 1, "color": ""},
 )
 
 
@@ -101,16 +102,12 @@ def format_time(name: str, value: object) -> str:
         try:
             parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
-            raise ValueError(
-                f"{name} {value!r} is not an RFC 3339 time such as 2026-01-31T12:00:00Z"
-            ) from None
+            raise ValueError(f"{name} {value!r} is not an RFC 3339 time such as 2026-01-31T12:00:00Z") from None
         value = parsed
     if not isinstance(value, dt.datetime):
         raise TypeError(f"{name} must be a datetime or an RFC 3339 string, got {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(
-            f"{name} {value!r} has no time zone; give an aware time (e.g. UTC) to avoid guessing"
-        )
+        raise ValueError(f"{name} {value!r} has no time zone; give an aware time (e.g. UTC) to avoid guessing")
     utc = value.astimezone(dt.UTC)
     return utc.isoformat(timespec="microseconds" if utc.microsecond else "seconds").replace("+00:00", "Z")
 
@@ -249,9 +246,7 @@ def update_severity(incident_id: object, severity: object) -> RPC[JSONDict]:
 
 def update_title(incident_id: object, title: object) -> RPC[JSONDict]:
     """``UpdateTitle``."""
-    return _incident_write(
-        "IncidentsService.UpdateTitle", incident_id, title=check_text("title", title).strip()
-    )
+    return _incident_write("IncidentsService.UpdateTitle", incident_id, title=check_text("title", title).strip())
 
 
 def update_is_drill(incident_id: object, is_drill: object) -> RPC[JSONDict]:
@@ -272,9 +267,7 @@ def update_event_time(incident_id: object, event_name: object, event_time: objec
     return RPC("IncidentsService.UpdateIncidentEventTime", body, lambda response: response)
 
 
-def add_label(
-    incident_id: object, label: object, *, description: str = "", color_hex: str = ""
-) -> RPC[JSONDict]:
+def add_label(incident_id: object, label: object, *, description: str = "", color_hex: str = "") -> RPC[JSONDict]:
     """``AddLabel``: a free-form (Tags) label. For ``key:value`` labels use ``assign_label``."""
     text = check_text("label", label).strip()
     item = {
@@ -287,9 +280,7 @@ def add_label(
 
 def remove_label(incident_id: object, label: object) -> RPC[JSONDict]:
     """``RemoveLabel``: remove a free-form label by its text."""
-    return _incident_write(
-        "IncidentsService.RemoveLabel", incident_id, label=check_text("label", label).strip()
-    )
+    return _incident_write("IncidentsService.RemoveLabel", incident_id, label=check_text("label", label).strip())
 
 
 def _key_value(method: str, incident_id: object, key: object, value: object) -> RPC[list[JSONDict]]:
@@ -368,9 +359,7 @@ def update_task_status(incident_id: object, task_id: object, status: object) -> 
 
 def update_task_text(incident_id: object, task_id: object, text: object) -> RPC[JSONDict]:
     """``UpdateTaskText``."""
-    return _task_rpc(
-        "TasksService.UpdateTaskText", incident_id, task_id, text=check_text("text", text).strip()
-    )
+    return _task_rpc("TasksService.UpdateTaskText", incident_id, task_id, text=check_text("text", text).strip())
 
 
 def assign_task_user(incident_id: object, task_id: object, user_id: object) -> RPC[JSONDict]:

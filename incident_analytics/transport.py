@@ -39,9 +39,7 @@ JSONDict = dict[str, Any]
 MethodKind = Literal["read", "idempotent", "unsafe"]
 
 # Methods that answer only on the unversioned ".../resources/api/" prefix (FACTS.md §1, GCX#833).
-UNVERSIONED_METHODS = frozenset(
-    {"SeveritiesService.GetOrgSeverities", "IncidentContextService.QueryIncidentContext"}
-)
+UNVERSIONED_METHODS = frozenset({"SeveritiesService.GetOrgSeverities", "IncidentContextService.QueryIncidentContext"})
 
 # Writes that give the same end state however often they are applied (design.md "Retries"). Role
 # assignment is a set operation too: the API answers a repeat with didChange=false.
@@ -183,9 +181,7 @@ def scrub(value: Any, secret: str) -> Any:
             value = value.replace(secret, "***")
         return value
     if isinstance(value, Mapping):
-        return {
-            k: ("***" if str(k).lower() == "authorization" else scrub(v, secret)) for k, v in value.items()
-        }
+        return {k: ("***" if str(k).lower() == "authorization" else scrub(v, secret)) for k, v in value.items()}
     if isinstance(value, list):
         return [scrub(v, secret) for v in value]
     return value
@@ -253,8 +249,7 @@ def decode_response(
         raise cls(message, method=method, status_code=status, body=clean)
     if not parsed:
         raise ResponseFormatError(
-            f"expected a JSON object, got {content_type or 'no content type'}: "
-            f"{_excerpt(scrub(text, secret))!r}",
+            f"expected a JSON object, got {content_type or 'no content type'}: {_excerpt(scrub(text, secret))!r}",
             method=method,
             status_code=status,
             body=scrub(_excerpt(text), secret),
@@ -269,9 +264,7 @@ def decode_response(
     error = body.get("error")
     if isinstance(error, str) and error:
         # oto reports failures in band on HTTP 200 (gcx checks result.Error after a 200).
-        raise IncidentAPIError(
-            scrub(error, secret), method=method, status_code=status, body=scrub(body, secret)
-        )
+        raise IncidentAPIError(scrub(error, secret), method=method, status_code=status, body=scrub(body, secret))
     return body
 
 
@@ -446,9 +439,7 @@ class SyncTransport(_BaseTransport):
                 status=response.status_code,
                 retry_after=response.headers.get("retry-after"),
             )
-            self._log(
-                method, response.status_code, attempt, started, decision.reason if decision.retry else ""
-            )
+            self._log(method, response.status_code, attempt, started, decision.reason if decision.retry else "")
             if decision.retry:
                 response.close()
                 self._sleep(decision.delay)
@@ -505,9 +496,7 @@ class AsyncTransport(_BaseTransport):
                 status=response.status_code,
                 retry_after=response.headers.get("retry-after"),
             )
-            self._log(
-                method, response.status_code, attempt, started, decision.reason if decision.retry else ""
-            )
+            self._log(method, response.status_code, attempt, started, decision.reason if decision.retry else "")
             if decision.retry:
                 await response.aclose()
                 await self._sleep(decision.delay)

@@ -29,9 +29,7 @@ def client_for(api: ScriptedAPI) -> ia.IncidentClient:
             {"incidentID": "17"},
         ),
         (
-            lambda c: c.incidents.create(
-                "DB down", severity="Major", labels=["db", "db", "prod"], is_drill=True
-            ),
+            lambda c: c.incidents.create("DB down", severity="Major", labels=["db", "db", "prod"], is_drill=True),
             {"incident": INCIDENT},
             "IncidentsService.CreateIncident",
             {

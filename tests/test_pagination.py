@@ -105,9 +105,7 @@ def test_stop_on_has_more_false_or_empty_next_value(last_cursor: dict[str, objec
 
 def test_stop_on_an_empty_page_even_if_the_server_says_has_more() -> None:
     api = ScriptedAPI(
-        json_reply(
-            {"incidentPreviews": [{"incidentID": "1"}], "cursor": {"nextValue": "a", "hasMore": True}}
-        ),
+        json_reply({"incidentPreviews": [{"incidentID": "1"}], "cursor": {"nextValue": "a", "hasMore": True}}),
         json_reply({"incidentPreviews": [], "cursor": {"nextValue": "b", "hasMore": True}}),
     )
     with client_for(api) as client:
@@ -116,9 +114,7 @@ def test_stop_on_an_empty_page_even_if_the_server_says_has_more() -> None:
 
 
 def test_a_repeated_cursor_raises_instead_of_looping() -> None:
-    same = json_reply(
-        {"incidentPreviews": [{"incidentID": "1"}], "cursor": {"nextValue": "again", "hasMore": True}}
-    )
+    same = json_reply({"incidentPreviews": [{"incidentID": "1"}], "cursor": {"nextValue": "again", "hasMore": True}})
     api = ScriptedAPI(default=same)
     with client_for(api) as client, pytest.raises(ia.PaginationLoopError, match="second time"):
         list(client.paginate(METHOD, None, "incidentPreviews"))
@@ -149,18 +145,12 @@ def test_the_callers_body_is_not_modified() -> None:
 
 async def test_async_paging_has_the_same_rules() -> None:
     api = ScriptedAPI(default=paged_server(345, cursor_for=lambda n: f"{n}"))
-    async with ia.AsyncIncidentClient(
-        "https://s.grafana.net", TOKEN, transport=api.async_transport()
-    ) as client:
+    async with ia.AsyncIncidentClient("https://s.grafana.net", TOKEN, transport=api.async_transport()) as client:
         ids = [p["incidentID"] async for p in client.incidents.query("isdrill:false", page_size=50)]
     assert ids == [str(i) for i in range(1, 346)]
     assert len(api.requests) == 7
-    same = json_reply(
-        {"incidentPreviews": [{"incidentID": "1"}], "cursor": {"nextValue": "x", "hasMore": True}}
-    )
+    same = json_reply({"incidentPreviews": [{"incidentID": "1"}], "cursor": {"nextValue": "x", "hasMore": True}})
     api = ScriptedAPI(default=same)
-    async with ia.AsyncIncidentClient(
-        "https://s.grafana.net", TOKEN, transport=api.async_transport()
-    ) as client:
+    async with ia.AsyncIncidentClient("https://s.grafana.net", TOKEN, transport=api.async_transport()) as client:
         with pytest.raises(ia.PaginationLoopError):
             _ = [p async for p in client.paginate(METHOD, None, "incidentPreviews")]

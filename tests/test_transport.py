@@ -45,10 +45,7 @@ def test_get_org_severities_goes_to_the_unversioned_path() -> None:
     api = ScriptedAPI(json_reply({"severities": []}))
     with make_client(api) as client:
         client.call("SeveritiesService.GetOrgSeverities")
-    assert (
-        api.requests[0].url.path
-        == "/api/plugins/grafana-irm-app/resources/api/SeveritiesService.GetOrgSeverities"
-    )
+    assert api.requests[0].url.path == "/api/plugins/grafana-irm-app/resources/api/SeveritiesService.GetOrgSeverities"
 
 
 def test_gzip_responses_are_decoded() -> None:
@@ -60,7 +57,7 @@ def test_gzip_responses_are_decoded() -> None:
 @pytest.mark.parametrize("method", ["GetRoles", "Roles.Get.X", "", ".GetRoles", "RolesService."])
 def test_a_malformed_method_name_is_refused_before_sending(method: str) -> None:
     api = ScriptedAPI()
-    with make_client(api) as client, pytest.raises(ValueError, match="Service.Method"):
+    with make_client(api) as client, pytest.raises(ValueError, match=r"Service\.Method"):
         client.call(method)
     assert api.requests == []
 
@@ -80,9 +77,7 @@ def test_a_body_that_is_not_json_is_refused_before_sending() -> None:
     [
         # Grafana core's own 401 bodies carry "message", not "error" (FACTS.md §2).
         (
-            json_reply(
-                {"message": "Invalid API key", "messageId": "api-key.invalid", "statusCode": 401}, 401
-            ),
+            json_reply({"message": "Invalid API key", "messageId": "api-key.invalid", "statusCode": 401}, 401),
             ia.AuthenticationError,
             "Invalid API key (api-key.invalid)",
         ),
@@ -252,7 +247,7 @@ def test_backoff_is_full_jitter_under_a_doubling_capped_ceiling() -> None:
     rng = random.Random(7)
     for attempt, ceiling in [(0, 0.5), (1, 1.0), (2, 2.0), (3, 4.0), (6, 4.0)]:
         delays = [retry_decision("X.GetY", attempt, 0.0, policy, rng, status=503).delay for _ in range(300)]
-        assert 0.0 <= min(delays) and max(delays) <= ceiling
+        assert min(delays) >= 0.0 and max(delays) <= ceiling
         assert max(delays) > 0.8 * ceiling  # spread over the whole range, not a fixed wait
         assert min(delays) < 0.2 * ceiling
 
@@ -395,18 +390,12 @@ def test_client_repr_hides_the_token() -> None:
 
 async def test_async_client_shares_retries_and_error_mapping() -> None:
     sleep = SleepRecorder()
-    api = ScriptedAPI(
-        json_reply({"error": "busy"}, 503, {"retry-after": "1"}), json_reply({"roles": [{"roleID": 1}]})
-    )
-    async with ia.AsyncIncidentClient(
-        URL, TOKEN, transport=api.async_transport(), sleep=sleep.asleep
-    ) as client:
+    api = ScriptedAPI(json_reply({"error": "busy"}, 503, {"retry-after": "1"}), json_reply({"roles": [{"roleID": 1}]}))
+    async with ia.AsyncIncidentClient(URL, TOKEN, transport=api.async_transport(), sleep=sleep.asleep) as client:
         assert await client.roles.list() == [{"roleID": 1}]
     assert sleep.delays == [1.0]
     api = ScriptedAPI(READ_TIMEOUT)
-    async with ia.AsyncIncidentClient(
-        URL, TOKEN, transport=api.async_transport(), sleep=sleep.asleep
-    ) as client:
+    async with ia.AsyncIncidentClient(URL, TOKEN, transport=api.async_transport(), sleep=sleep.asleep) as client:
         with pytest.raises(ia.OutcomeUnknownError):
             await client.incidents.create("x")
     api = ScriptedAPI(json_reply({"message": "Invalid API key"}, 401))

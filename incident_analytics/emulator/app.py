@@ -198,9 +198,7 @@ class Emulator:
         (matched against ``incidentID`` or ``query.incidentID``) narrow which requests it hits.
         ``retry_after`` (seconds or any string, e.g. an HTTP date) is sent verbatim as ``Retry-After``.
         """
-        self._fault_plan.inject(
-            kind, method=method, incident_id=incident_id, times=times, retry_after=retry_after
-        )
+        self._fault_plan.inject(kind, method=method, incident_id=incident_id, times=times, retry_after=retry_after)
 
     def clear_faults(self) -> None:
         """Remove every scripted fault (random fault probabilities stay)."""

@@ -32,9 +32,7 @@ def check_kind(kind: str) -> str:
     """Validate a fault kind; raises ValueError naming the accepted kinds."""
     if kind in NAMED_KINDS or _STATUS_KIND.match(kind):
         return kind
-    raise ValueError(
-        f"unknown fault kind {kind!r}; use an HTTP status like '503' or one of {sorted(NAMED_KINDS)}"
-    )
+    raise ValueError(f"unknown fault kind {kind!r}; use an HTTP status like '503' or one of {sorted(NAMED_KINDS)}")
 
 
 @dataclass(slots=True)

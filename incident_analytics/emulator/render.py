@@ -161,9 +161,7 @@ def task_list(catalog: Catalog, incident: Incident) -> JSON:
 
 def _placeholder_roles(catalog: Catalog, incident: Incident) -> set[int]:
     held = {item.role_id for item in incident.assignments}
-    wanted = {
-        r.role_id for r in catalog.roles.values() if r.name in PLACEHOLDER_ROLE_NAMES and not r.archived
-    }
+    wanted = {r.role_id for r in catalog.roles.values() if r.name in PLACEHOLDER_ROLE_NAMES and not r.archived}
     return wanted - held
 
 

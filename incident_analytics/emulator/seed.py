@@ -337,9 +337,7 @@ class _Generator:
         if len(plans) >= 50 and candidates:
             plan = candidates[int(len(candidates) * 0.37)]
             plan.oddity = "end-before-start"
-            notes[plan.incident_id] = (
-                "incidentEnd is 10 minutes before incidentStart (start edited after closing)"
-            )
+            notes[plan.incident_id] = "incidentEnd is 10 minutes before incidentStart (start edited after closing)"
         if len(plans) >= 100 and len(candidates) > 1:
             plan = candidates[int(len(candidates) * 0.61)]
             plan.oddity = "zero-duration"
@@ -472,9 +470,7 @@ class _Generator:
         closed_ns, end_ns = incident.closed_ns, incident.end_ns
         closing: list[tuple[str, int, int, str]] = []
         if closed_ns is not None:
-            closing.append(
-                ("incidentStatusChanged", closed_ns, closed_ns, "Status changed from active to resolved")
-            )
+            closing.append(("incidentStatusChanged", closed_ns, closed_ns, "Status changed from active to resolved"))
             closing.append(("incidentClosed", closed_ns, closed_ns, "Incident resolved"))
             if end_ns is not None and end_ns != closed_ns:
                 edited = min(closed_ns + rng.randrange(1, 120) * NS_PER_SECOND, self.anchor_ns)

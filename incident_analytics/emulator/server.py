@@ -237,9 +237,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return not (q.startswith("q=") and _float(q[2:]) == 0.0)
         return False
 
-    def _send(
-        self, status: int, payload: bytes, content_type: str, headers: dict[str, str] | None = None
-    ) -> None:
+    def _send(self, status: int, payload: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
         if payload and self._accepts_gzip():
             payload = gzip.compress(payload, compresslevel=5, mtime=0)
             encoding: str | None = "gzip"
@@ -326,11 +324,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not authorized:
             self._send_json(401, INVALID_TOKEN_BODY if has_auth else MISSING_TOKEN_BODY)
             return 401
-        if (
-            self.command != "POST"
-            or target is None
-            or not backend.api.knows(target.method, versioned=target.versioned)
-        ):
+        if self.command != "POST" or target is None or not backend.api.knows(target.method, versioned=target.versioned):
             self._send(404, b"404 page not found\n", "text/plain; charset=utf-8")
             return 404
         if body_error is not None:

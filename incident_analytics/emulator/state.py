@@ -380,9 +380,7 @@ class State:
             return False
         setattr(incident, attr, event_ns)
         what = "start" if event_name == "incidentStart" else "end"
-        self._record(
-            incident, event_name, self.clock.now(), f"Incident {what} time updated", event_ns=event_ns
-        )
+        self._record(incident, event_name, self.clock.now(), f"Incident {what} time updated", event_ns=event_ns)
         return True
 
     # -- labels -----------------------------------------------------------------------------------
@@ -451,9 +449,7 @@ class State:
         if any(label.key == field.key and label.text == option.value for label in incident.labels):
             return False
         incident.labels.append(
-            Label(
-                field.key, option.value, option.description or field.description, option.color or field.color
-            )
+            Label(field.key, option.value, option.description or field.description, option.color or field.color)
         )
         self._record(
             incident,
@@ -466,9 +462,7 @@ class State:
 
     def unassign_label(self, incident: Incident, field: LabelField, option: LabelOption) -> bool:
         """Remove keyed label ``field.key=option.value``; a missing one is a no-op."""
-        kept = [
-            label for label in incident.labels if not (label.key == field.key and label.text == option.value)
-        ]
+        kept = [label for label in incident.labels if not (label.key == field.key and label.text == option.value)]
         if len(kept) == len(incident.labels):
             return False
         incident.labels = kept
@@ -572,13 +566,9 @@ class State:
         if assign_to:
             self._user(assign_to, "assignToUserID")
         now = self.clock.now()
-        task = Task(
-            str(uuid.uuid4()), text, "todo", False, now, now, self.catalog.api_user_id, assign_to or None
-        )
+        task = Task(str(uuid.uuid4()), text, "todo", False, now, now, self.catalog.api_user_id, assign_to or None)
         incident.tasks.append(task)
-        self._record(
-            incident, "taskAdded", now, f'Added task "{text}"', field_values={"taskID": task.task_id}
-        )
+        self._record(incident, "taskAdded", now, f'Added task "{text}"', field_values={"taskID": task.task_id})
         return task
 
     def update_task_status(self, incident: Incident, task: Task, status: str) -> bool:
@@ -608,9 +598,7 @@ class State:
             return False
         now = self.clock.now()
         task.text, task.modified_ns = text, now
-        self._record(
-            incident, "taskUpdated", now, f'Task renamed to "{text}"', field_values={"taskID": task.task_id}
-        )
+        self._record(incident, "taskUpdated", now, f'Task renamed to "{text}"', field_values={"taskID": task.task_id})
         return True
 
     def update_task_user(self, incident: Incident, task: Task, user_id: str) -> bool:
@@ -650,9 +638,7 @@ class State:
         self, incident: Incident, body: str, *, event_ns: int | None, field_values: dict[str, Any]
     ) -> ActivityItem:
         """Add a ``userNote`` to the timeline (``eventTime`` defaults to now)."""
-        item = self._record(
-            incident, "userNote", self.clock.now(), body, event_ns=event_ns, field_values=field_values
-        )
+        item = self._record(incident, "userNote", self.clock.now(), body, event_ns=event_ns, field_values=field_values)
         item.immutable, item.relevance = False, "normal"
         return item
 

@@ -18,9 +18,7 @@ from datetime import UTC, datetime
 NS_PER_SECOND = 1_000_000_000
 NS_PER_US = 1_000
 
-_RFC3339 = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$"
-)
+_RFC3339 = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$")
 
 
 def format_time(ns: int | None) -> str:
@@ -29,9 +27,7 @@ def format_time(ns: int | None) -> str:
         return ""
     seconds, frac = divmod(ns, NS_PER_SECOND)
     tm = time.gmtime(seconds)
-    text = (
-        f"{tm.tm_year:04d}-{tm.tm_mon:02d}-{tm.tm_mday:02d}T{tm.tm_hour:02d}:{tm.tm_min:02d}:{tm.tm_sec:02d}"
-    )
+    text = f"{tm.tm_year:04d}-{tm.tm_mon:02d}-{tm.tm_mday:02d}T{tm.tm_hour:02d}:{tm.tm_min:02d}:{tm.tm_sec:02d}"
     if frac:
         text += "." + f"{frac:09d}".rstrip("0")
     return text + "Z"

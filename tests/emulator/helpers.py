@@ -60,9 +60,7 @@ def pages(
     raise AssertionError("paging did not terminate")
 
 
-def all_items(
-    client: httpx.Client, method: str, query: dict[str, Any], items_key: str, **extra: Any
-) -> list[Any]:
+def all_items(client: httpx.Client, method: str, query: dict[str, Any], items_key: str, **extra: Any) -> list[Any]:
     """The concatenated items of every page."""
     return [item for page in pages(client, method, query, items_key, **extra) for item in page[items_key]]
 
@@ -70,7 +68,4 @@ def all_items(
 def preview_ids(client: httpx.Client, query_string: str, **query: Any) -> list[str]:
     """Incident IDs of all pages of QueryIncidentPreviews (limit 100) for a query string."""
     q = {"limit": 100, "queryString": query_string, **query}
-    return [
-        p["incidentID"]
-        for p in all_items(client, "IncidentsService.QueryIncidentPreviews", q, "incidentPreviews")
-    ]
+    return [p["incidentID"] for p in all_items(client, "IncidentsService.QueryIncidentPreviews", q, "incidentPreviews")]

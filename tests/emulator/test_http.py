@@ -107,9 +107,7 @@ def test_get_org_severities_only_on_unversioned_prefix(seeded: Emulator, client:
 def test_other_methods_answer_on_both_prefixes(seeded: Emulator, client: httpx.Client) -> None:
     """Every other implemented method also answers on the unversioned prefix."""
     v1 = ok(client, "IncidentsService.GetIncident", {"incidentID": "3"})
-    response = client.post(
-        seeded.url + UNVERSIONED + "IncidentsService.GetIncident", json={"incidentID": "3"}
-    )
+    response = client.post(seeded.url + UNVERSIONED + "IncidentsService.GetIncident", json={"incidentID": "3"})
     assert response.status_code == 200
     assert response.json() == v1
     assert "SeveritiesService.GetOrgSeverities" in IMPLEMENTED_METHODS

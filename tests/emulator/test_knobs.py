@@ -72,9 +72,7 @@ def test_inject_503_twice_then_success(tiny: Emulator) -> None:
     """A scripted fault hits exactly the next ``times`` requests."""
     tiny.inject("503", times=2)
     with _client(tiny) as c:
-        first, second, third = (
-            call(c, "IncidentsService.GetIncident", {"incidentID": "1"}) for _ in range(3)
-        )
+        first, second, third = (call(c, "IncidentsService.GetIncident", {"incidentID": "1"}) for _ in range(3))
     assert (first.status_code, second.status_code, third.status_code) == (503, 503, 200)
     assert first.headers["retry-after"] == "1" and "error" in first.json()
 
@@ -176,9 +174,7 @@ def _outcomes(fault_seed: int) -> list[int | str]:
                 outcomes.append("drop")
                 continue
             outcomes.append(
-                "error200"
-                if response.status_code == 200 and "error" in response.json()
-                else response.status_code
+                "error200" if response.status_code == 200 and "error" in response.json() else response.status_code
             )
     return outcomes
 

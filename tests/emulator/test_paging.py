@@ -96,9 +96,7 @@ def test_limit_100_is_allowed(client: httpx.Client) -> None:
 @pytest.mark.parametrize("value", ["garbage", "123e4567-e89b-12d3-a456-426614174000"])
 def test_unknown_cursor_is_400(client: httpx.Client, value: str) -> None:
     """A cursor the server never issued is refused (not silently page one)."""
-    response = call(
-        client, PREVIEWS, {"query": {"limit": 5}, "cursor": {"nextValue": value, "hasMore": True}}
-    )
+    response = call(client, PREVIEWS, {"query": {"limit": 5}, "cursor": {"nextValue": value, "hasMore": True}})
     assert response.status_code == 400
     assert "cursor" in response.json()["error"]
 
@@ -106,9 +104,7 @@ def test_unknown_cursor_is_400(client: httpx.Client, value: str) -> None:
 def test_cursor_of_another_query_is_400(client: httpx.Client) -> None:
     """A cursor only continues the query it came from."""
     cursor = ok(client, PREVIEWS, {"query": {"limit": 5, "queryString": "status:resolved"}})["cursor"]
-    response = call(
-        client, PREVIEWS, {"query": {"limit": 5, "queryString": "isdrill:false"}, "cursor": cursor}
-    )
+    response = call(client, PREVIEWS, {"query": {"limit": 5, "queryString": "isdrill:false"}, "cursor": cursor})
     assert response.status_code == 400
 
 
@@ -198,9 +194,7 @@ def test_activity_pages_in_order(seeded: Emulator, client: httpx.Client) -> None
     incident_id = max(seeded.state.incidents.values(), key=lambda i: len(i.activity)).incident_id
     query = {"incidentID": incident_id, "limit": 2}
     asc = all_items(client, "ActivityService.QueryActivity", query, "activityItems")
-    desc = all_items(
-        client, "ActivityService.QueryActivity", {**query, "orderDirection": "DESC"}, "activityItems"
-    )
+    desc = all_items(client, "ActivityService.QueryActivity", {**query, "orderDirection": "DESC"}, "activityItems")
     assert len(asc) == len(seeded.state.incidents[incident_id].activity) >= 3
     assert [a["activityItemID"] for a in desc] == [a["activityItemID"] for a in reversed(asc)]
     times = [ns(a["eventTime"]) for a in asc]

@@ -83,9 +83,7 @@ def test_invalid_status_is_400(client: httpx.Client) -> None:
         (["platform"], None),  # a keyed label's bare value matches nothing (FACTS.md §5, GCX#829)
     ],
 )
-def test_incident_labels(
-    seeded: Emulator, client: httpx.Client, labels: list[str], wanted: set[str] | None
-) -> None:
+def test_incident_labels(seeded: Emulator, client: httpx.Client, labels: list[str], wanted: set[str] | None) -> None:
     """Plain text matches Tags labels, ``key:value`` keyed labels; several labels must all be present."""
     got = _ids(client, incidentLabels=labels)
     if wanted is None:
@@ -156,11 +154,7 @@ def test_get_incident_shape(seeded: Emulator, client: httpx.Client) -> None:
 
 def test_placeholder_slots_for_unfilled_roles(seeded: Emulator, client: httpx.Client) -> None:
     """Unfilled commander/investigator roles show as empty slots that totalAssignments leaves out."""
-    without = [
-        i.incident_id
-        for i in seeded.state.incidents.values()
-        if all(a.role_id != 9577 for a in i.assignments)
-    ]
+    without = [i.incident_id for i in seeded.state.incidents.values() if all(a.role_id != 9577 for a in i.assignments)]
     assert without
     membership = ok(client, "IncidentsService.GetIncident", {"incidentID": without[0]})["incident"][
         "incidentMembership"
@@ -189,9 +183,7 @@ def test_previews_optional_parts_only_when_asked(client: httpx.Client) -> None:
         assert preview["incidentChannels"] == []
         membership = preview["incidentMembershipPreview"]
         assert set(membership) == {"importantAssignments", "totalAssignments", "totalParticipants"}
-        assert all(
-            set(a) == {"user", "roleID"} and a["user"]["userID"] for a in membership["importantAssignments"]
-        )
+        assert all(set(a) == {"user", "roleID"} and a["user"]["userID"] for a in membership["importantAssignments"])
         keyed = [lb for lb in preview["labels"] if lb["key"] != "tags"]
         assert len(preview["fieldValues"]) == len(keyed)
         assert isinstance(preview["version"], int) and preview["version"] >= 1
@@ -208,9 +200,7 @@ def test_get_labels_returns_keyed_labels_with_uuids(seeded: Emulator, client: ht
     for label in labels:
         field = fields[label["key"]]
         assert label["keyUUID"] == field["uuid"]
-        assert label["valueUUID"] in {
-            o["uuid"] for o in field["selectoptions"] if o["value"] == label["value"]
-        }
+        assert label["valueUUID"] in {o["uuid"] for o in field["selectoptions"] if o["value"] == label["value"]}
 
 
 def test_get_fields_catalogue(client: httpx.Client) -> None:

@@ -208,9 +208,7 @@ def test_query_matches_brute_force(
     got = preview_ids(client, query_string)
     incidents = [seeded.state.render_incident(i) for i in seeded.state.incidents]
     expected = [
-        i["incidentID"]
-        for i in sorted(incidents, key=lambda i: ns(i["createdTime"]), reverse=True)
-        if predicate(i)
+        i["incidentID"] for i in sorted(incidents, key=lambda i: ns(i["createdTime"]), reverse=True) if predicate(i)
     ]
     assert got == expected
 
@@ -238,8 +236,6 @@ def test_table_is_not_trivial(seeded: Emulator, client: httpx.Client) -> None:
 )
 def test_bad_query_string_is_400_over_http(client: httpx.Client, query_string: str) -> None:
     """Malformed strings and ``any(...)`` answer HTTP 400 with an ``error`` (GCX#838)."""
-    response = call(
-        client, "IncidentsService.QueryIncidentPreviews", {"query": {"queryString": query_string}}
-    )
+    response = call(client, "IncidentsService.QueryIncidentPreviews", {"query": {"queryString": query_string}})
     assert response.status_code == 400
     assert "queryString" in response.json()["error"]

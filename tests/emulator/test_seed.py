@@ -21,17 +21,12 @@ ANCHOR = ns("2026-11-01T00:00:00Z")
 
 def _all_incidents(emu: Emulator) -> dict[str, dict[str, Any]]:
     with httpx.Client(base_url=emu.api_url, headers={"Authorization": f"Bearer {emu.token}"}) as c:
-        return {
-            i: ok(c, "IncidentsService.GetIncident", {"incidentID": i})["incident"]
-            for i in emu.state.incidents
-        }
+        return {i: ok(c, "IncidentsService.GetIncident", {"incidentID": i})["incident"] for i in emu.state.incidents}
 
 
 def _stable(incident: dict[str, Any]) -> dict[str, Any]:
     """An open incident's durationSeconds grows with the wall clock; leave it out of comparisons."""
-    return {
-        k: v for k, v in incident.items() if not (k == "durationSeconds" and incident["status"] == "active")
-    }
+    return {k: v for k, v in incident.items() if not (k == "durationSeconds" and incident["status"] == "active")}
 
 
 def test_same_seed_gives_identical_incidents() -> None:
@@ -45,9 +40,7 @@ def test_same_seed_gives_identical_incidents() -> None:
 def test_different_seed_gives_different_incidents() -> None:
     """Another seed gives other data."""
     a, b = State(7, 80), State(8, 80)
-    assert [a.render_incident(i)["title"] for i in a.incidents] != [
-        b.render_incident(i)["title"] for i in b.incidents
-    ]
+    assert [a.render_incident(i)["title"] for i in a.incidents] != [b.render_incident(i)["title"] for i in b.incidents]
 
 
 def test_now_moves_the_seeded_data() -> None:
@@ -155,12 +148,7 @@ def test_time_formats_vary_like_live(big: list[dict[str, Any]]) -> None:
 
 def test_users_labels_and_roles(big: list[dict[str, Any]]) -> None:
     """~15 people with grafana-incident IDs; teams own their services; labels of both kinds."""
-    people = {
-        a["user"]["userID"]
-        for i in big
-        for a in i["incidentMembership"]["assignments"]
-        if a["user"]["userID"]
-    }
+    people = {a["user"]["userID"] for i in big for a in i["incidentMembership"]["assignments"] if a["user"]["userID"]}
     assert 12 <= len(people) <= 16 and all(p.startswith("grafana-incident:user-") for p in people)
     owners = {"checkout-api": "payments", "auth": "identity", "search-api": "search", "ingress": "platform"}
     for i in big:
@@ -173,9 +161,7 @@ def test_users_labels_and_roles(big: list[dict[str, Any]]) -> None:
     assert {"tags", "team", "service_name", "region", "cause"} <= set(keys)
     unfilled = sum(any(a["roleID"] == 0 for a in i["incidentMembership"]["assignments"]) for i in big)
     assert 0.1 < unfilled / len(big) < 0.6
-    observers = sum(
-        a["role"]["name"] == "observer" for i in big for a in i["incidentMembership"]["assignments"]
-    )
+    observers = sum(a["role"]["name"] == "observer" for i in big for a in i["incidentMembership"]["assignments"])
     assert observers > 0
 
 

@@ -56,9 +56,7 @@ def open_id(fresh: Emulator) -> Iterator[str]:
 @pytest.fixture
 def resolved_id(fresh: Emulator) -> Iterator[str]:
     """The ID of a resolved, non-drill incident of the fresh emulator."""
-    yield next(
-        i.incident_id for i in fresh.state.incidents.values() if i.status == "resolved" and not i.is_drill
-    )
+    yield next(i.incident_id for i in fresh.state.incidents.values() if i.status == "resolved" and not i.is_drill)
 
 
 def test_create_incident(fresh: Emulator, wclient: httpx.Client) -> None:
@@ -90,9 +88,7 @@ def test_create_incident(fresh: Emulator, wclient: httpx.Client) -> None:
     assert incident["createdByUser"]["userID"] == fresh.state.catalog.api_user_id
     kinds = [
         a["activityKind"]
-        for a in ok(wclient, "ActivityService.QueryActivity", {"query": {"incidentID": "61"}})[
-            "activityItems"
-        ]
+        for a in ok(wclient, "ActivityService.QueryActivity", {"query": {"incidentID": "61"}})["activityItems"]
     ]
     assert kinds == ["incidentCreated"]
     fields = {f["slug"]: f for f in ok(wclient, "FieldsService.GetFields")["fields"]}
@@ -127,22 +123,16 @@ def test_create_incident_invalid(wclient: httpx.Client, body: dict[str, Any], na
 def test_update_status_resolve_and_reopen(fresh: Emulator, wclient: httpx.Client, open_id: str) -> None:
     """Resolving sets closedTime=incidentEnd=now and logs status change + close; reopening clears both."""
     before = _snap(fresh, wclient, open_id)
-    incident = ok(wclient, "IncidentsService.UpdateStatus", {"incidentID": open_id, "status": "resolved"})[
-        "incident"
-    ]
+    incident = ok(wclient, "IncidentsService.UpdateStatus", {"incidentID": open_id, "status": "resolved"})["incident"]
     assert incident["status"] == "resolved"
     assert incident["closedTime"] and incident["incidentEnd"] == incident["closedTime"]
     assert fraction_digits(incident["closedTime"]) <= 6
-    assert (
-        incident["durationSeconds"] == (ns(incident["incidentEnd"]) - ns(incident["incidentStart"])) // 10**9
-    )
+    assert incident["durationSeconds"] == (ns(incident["incidentEnd"]) - ns(incident["incidentStart"])) // 10**9
     _assert_bumped(fresh, wclient, before)
     assert _new_kinds(wclient, open_id, before) == ["incidentClosed", "incidentStatusChanged"]
 
     before = _snap(fresh, wclient, open_id)
-    incident = ok(wclient, "IncidentsService.UpdateStatus", {"incidentID": open_id, "status": "active"})[
-        "incident"
-    ]
+    incident = ok(wclient, "IncidentsService.UpdateStatus", {"incidentID": open_id, "status": "active"})["incident"]
     assert incident["closedTime"] == "" and incident["incidentEnd"] == ""
     assert _new_kinds(wclient, open_id, before) == ["incidentStatusChanged"]
 
@@ -239,18 +229,15 @@ def test_update_incident_event_time(fresh: Emulator, wclient: httpx.Client, reso
 )
 def test_update_incident_event_time_invalid(wclient: httpx.Client, body: dict[str, Any]) -> None:
     """Bad event names and times are 400."""
-    assert (
-        call(wclient, "IncidentsService.UpdateIncidentEventTime", {"incidentID": "1", **body}).status_code
-        == 400
-    )
+    assert call(wclient, "IncidentsService.UpdateIncidentEventTime", {"incidentID": "1", **body}).status_code == 400
 
 
 def test_free_form_labels(fresh: Emulator, wclient: httpx.Client, resolved_id: str) -> None:
     """AddLabel/RemoveLabel manage Tags labels; duplicates and missing removals are no-ops."""
     before = _snap(fresh, wclient, resolved_id)
-    incident = ok(
-        wclient, "IncidentsService.AddLabel", {"incidentID": resolved_id, "label": {"label": "zebra"}}
-    )["incident"]
+    incident = ok(wclient, "IncidentsService.AddLabel", {"incidentID": resolved_id, "label": {"label": "zebra"}})[
+        "incident"
+    ]
     assert {"key": "tags", "label": "zebra", "description": "", "colorHex": ""} in incident["labels"]
     _assert_bumped(fresh, wclient, before)
     assert _new_kinds(wclient, resolved_id, before) == ["labelAdded"]
@@ -273,9 +260,9 @@ def test_keyed_labels(fresh: Emulator, wclient: httpx.Client, resolved_id: str) 
         {"incidentID": resolved_id, "key": "team", "value": "search"},
     )
     before = _snap(fresh, wclient, resolved_id)
-    labels = ok(
-        wclient, "IncidentsService.AssignLabel", {"incidentID": resolved_id, "key": "team", "value": "search"}
-    )["labels"]
+    labels = ok(wclient, "IncidentsService.AssignLabel", {"incidentID": resolved_id, "key": "team", "value": "search"})[
+        "labels"
+    ]
     assert any(lb["key"] == "team" and lb["value"] == "search" and lb["keyUUID"] for lb in labels)
     assert all(lb["key"] != "tags" for lb in labels)
     _assert_bumped(fresh, wclient, before)
@@ -290,9 +277,7 @@ def test_keyed_labels(fresh: Emulator, wclient: httpx.Client, resolved_id: str) 
         )
     ]
     assert resolved_id in ids
-    twice = ok(
-        wclient, "IncidentsService.AssignLabel", {"incidentID": resolved_id, "key": "team", "value": "search"}
-    )
+    twice = ok(wclient, "IncidentsService.AssignLabel", {"incidentID": resolved_id, "key": "team", "value": "search"})
     assert twice["labels"] == labels
     after = ok(
         wclient,
@@ -324,9 +309,7 @@ def test_label_catalogue_writes_enable_new_labels(wclient: httpx.Client) -> None
         "IncidentsService.AssignLabelByUUID",
         {"incidentID": "2", "keyUUID": field["uuid"], "valueUUID": option["uuid"]},
     )["labels"]
-    assert {"key": "squad", "value": "loki"}.items() <= next(
-        lb for lb in labels if lb["key"] == "squad"
-    ).items()
+    assert {"key": "squad", "value": "loki"}.items() <= next(lb for lb in labels if lb["key"] == "squad").items()
     labels = ok(
         wclient,
         "IncidentsService.UnassignLabelByUUID",
@@ -431,9 +414,7 @@ def test_unknown_task_is_404(wclient: httpx.Client, method: str, body: dict[str,
 
 def test_invalid_task_status_is_400(wclient: httpx.Client) -> None:
     """Task status must be todo, progress or done."""
-    response = call(
-        wclient, "TasksService.UpdateTaskStatus", {"incidentID": "1", "taskID": "x", "status": "doing"}
-    )
+    response = call(wclient, "TasksService.UpdateTaskStatus", {"incidentID": "1", "taskID": "x", "status": "doing"})
     assert response.status_code == 400
     assert "status" in response.json()["error"]
 
@@ -540,9 +521,7 @@ def test_modified_time_strictly_increases_across_rapid_writes(fresh: Emulator, w
     stamps = []
     versions = []
     for index in range(15):
-        incident = ok(wclient, "IncidentsService.UpdateTitle", {"incidentID": "3", "title": f"t{index}"})[
-            "incident"
-        ]
+        incident = ok(wclient, "IncidentsService.UpdateTitle", {"incidentID": "3", "title": f"t{index}"})["incident"]
         stamps.append(ns(incident["modifiedTime"]))
         versions.append(fresh.state.incidents["3"].version)
     assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)

@@ -1,0 +1,206 @@
+"""The ``incident-analytics`` command: ``demo``, ``fetch``, ``sync`` and ``emulator``.
+
+``demo`` needs no credentials: it starts the bundled emulator on loopback, fetches from it, prints a
+summary and writes a Parquet store. ``fetch`` and ``sync`` read ``GRAFANA_URL`` and
+``GRAFANA_SERVICE_ACCOUNT_TOKEN`` (or ``--url``; the token is never taken from the command line,
+where it would land in shell history and process lists).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+import pandas as pd
+
+from ._version import __version__
+from .client import IncidentClient
+from .emulator import Emulator
+from .errors import IncidentAnalyticsError
+from .fetch import fetch, sync
+from .store import IncidentData
+
+
+def _write(out: TextIO, text: str = "") -> None:
+    out.write(text + "\n")
+    out.flush()
+
+
+def _summary(data: IncidentData, out: TextIO) -> None:
+    """A short plain-text account of what was fetched."""
+    _write(out, repr(data))
+    incidents = data.incidents
+    if incidents.empty:
+        return
+    _write(out, "\nIncidents by severity and status:")
+    table = incidents.pivot_table(
+        index="severity", columns="status", values="incident_id", aggfunc="count", fill_value=0, observed=True
+    )
+    _write(out, table.to_string())
+    ended = incidents["incident_end"].fillna(incidents["closed_time"])
+    started = incidents["incident_start"].fillna(incidents["created_time"])
+    hours = ((ended - started).dt.total_seconds() / 3600).rename("hours to resolve")
+    frame = pd.DataFrame({"severity": incidents["severity"], "hours": hours}).dropna()
+    if not frame.empty:
+        _write(out, "\nHours from start of impact to end (resolved incidents, drills excluded):")
+        stats = frame.groupby("severity", observed=True)["hours"].describe(percentiles=[0.5, 0.9])
+        _write(out, stats[["count", "50%", "90%", "max"]].round(1).to_string())
+    if not data.labels.empty:
+        _write(out, "\nMost used labels:")
+        top = data.labels.groupby(["key", "value"], observed=True).size().nlargest(8)
+        _write(out, top.to_string())
+    if len(data.errors):
+        _write(out, f"\n{len(data.incomplete)} incidents are incomplete; see the errors frame.")
+
+
+def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
+    _write(out, f"Starting the bundled emulator with {args.incidents} seeded incidents (seed {args.seed})...")
+    with Emulator(seed=args.seed, incidents=args.incidents, latency=args.latency) as emu:
+        _write(out, f"Emulator listening on {emu.url}")
+        with IncidentClient(emu.url, emu.token) as client:
+            started = time.perf_counter()
+            data = fetch(client, since=args.since, concurrency=args.concurrency, progress=not args.quiet)
+            elapsed = time.perf_counter() - started
+    _write(out, f"Fetched in {elapsed:.1f} s.\n")
+    _summary(data, out)
+    folder = data.to_parquet(args.out)
+    _write(out, f"\nWrote the Parquet store to {folder.resolve()}")
+    _write(out, "Read it back with: incident_analytics.IncidentData.read_parquet(...)")
+    return 0
+
+
+def _cmd_fetch(args: argparse.Namespace, out: TextIO) -> int:
+    with IncidentClient(args.url, plugin_id=args.plugin_id) as client:
+        data = fetch(
+            client,
+            since=args.since,
+            until=args.until,
+            query=args.query,
+            include_drills=args.include_drills,
+            concurrency=args.concurrency,
+            progress=not args.quiet,
+        )
+    _summary(data, out)
+    _write(out, f"\nWrote {data.to_parquet(args.out).resolve()}")
+    return 0
+
+
+def _cmd_sync(args: argparse.Namespace, out: TextIO) -> int:
+    with IncidentClient(args.url, plugin_id=args.plugin_id) as client:
+        data = sync(
+            client,
+            args.store,
+            since=args.since,
+            until=args.until,
+            query=args.query,
+            include_drills=args.include_drills,
+            concurrency=args.concurrency,
+            progress=not args.quiet,
+        )
+    _summary(data, out)
+    return 0
+
+
+def _cmd_emulator(args: argparse.Namespace, out: TextIO) -> int:
+    emu = Emulator(
+        seed=args.seed,
+        incidents=args.incidents,
+        host=args.host,
+        port=args.port,
+        latency=args.latency,
+        token=args.token,
+    )
+    # A dedicated server process: switch threads sooner than the default 5 ms, so that one busy handler
+    # thread does not hold up the others' answers (a real server has no GIL to queue behind).
+    sys.setswitchinterval(0.0005)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    emu.start()
+    try:
+        _write(out, f"Grafana Incident API emulator on {emu.url} ({args.incidents} incidents, seed {args.seed})")
+        _write(out, "Point a client at it with:")
+        _write(out, f"  export GRAFANA_URL={emu.url}")
+        # The emulator's own throwaway token; the user needs it to connect.
+        _write(out, f"  export GRAFANA_SERVICE_ACCOUNT_TOKEN={emu.token}")
+        _write(out, "Press Ctrl-C to stop.")
+        stop.wait()
+    finally:
+        emu.stop()
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="incident-analytics", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv for every request)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def selection(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--since", help="declared at or after this date/time (UTC), e.g. 2026-01-01")
+        p.add_argument("--until", help="declared before this date/time (UTC)")
+        p.add_argument("--query", help='a Grafana queryString, e.g. "severity:critical label:security"')
+        p.add_argument("--include-drills", action="store_true", help="keep drills (excluded by default)")
+        p.add_argument("--concurrency", type=int, default=8, help="per-incident calls in flight (default 8)")
+        p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    def target(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--url", help="stack URL (default: $GRAFANA_URL); the token comes from the environment")
+        p.add_argument("--plugin-id", default="grafana-irm-app", help="grafana-irm-app or grafana-incident-app")
+
+    demo = sub.add_parser("demo", help="fetch from the bundled emulator and summarise (no credentials needed)")
+    demo.add_argument("--incidents", type=int, default=400, help="seeded incidents (default 400)")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--latency", type=float, default=0.0, help="seconds added to each emulator response")
+    demo.add_argument("--since", help="declared at or after this date (UTC)")
+    demo.add_argument("--concurrency", type=int, default=8)
+    demo.add_argument("--quiet", action="store_true", help="no progress bars")
+    demo.add_argument("--out", type=Path, default=Path("out/demo-store"), help="where to write the Parquet store")
+    demo.set_defaults(run=_cmd_demo)
+
+    fetch_cmd = sub.add_parser("fetch", help="fetch incidents from a stack into a Parquet store")
+    target(fetch_cmd)
+    selection(fetch_cmd)
+    fetch_cmd.add_argument("--out", type=Path, required=True, help="folder for the Parquet store")
+    fetch_cmd.set_defaults(run=_cmd_fetch)
+
+    sync_cmd = sub.add_parser("sync", help="bring a Parquet store up to date, fetching only what changed")
+    target(sync_cmd)
+    selection(sync_cmd)
+    sync_cmd.add_argument("store", type=Path, help="the store folder (created on first use)")
+    sync_cmd.set_defaults(run=_cmd_sync)
+
+    emu = sub.add_parser("emulator", help="serve the bundled Grafana Incident API emulator on loopback")
+    emu.add_argument("--host", default="127.0.0.1")
+    emu.add_argument("--port", type=int, default=8080)
+    emu.add_argument("--seed", type=int, default=0)
+    emu.add_argument("--incidents", type=int, default=300)
+    emu.add_argument("--latency", type=float, default=0.0, help="seconds added to each response")
+    emu.add_argument("--token", default=None, help="accept this token (default: a random one, printed)")
+    emu.set_defaults(run=_cmd_emulator)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = _parser().parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stream = out or sys.stdout
+    try:
+        return int(args.run(args, stream))
+    except (IncidentAnalyticsError, ValueError, TypeError) as exc:
+        logging.getLogger("incident_analytics").error("%s", exc)
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

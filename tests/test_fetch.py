@@ -1,0 +1,278 @@
+"""fetch and sync against the emulator on loopback: completeness, selection, failures, the store."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from pandas.testing import assert_frame_equal
+
+import incident_analytics as ia
+from incident_analytics import frames
+from incident_analytics.emulator import Emulator
+from incident_analytics.fetch import fetch, sync
+from incident_analytics.store import IncidentData
+from tests.fakes import ScriptedAPI, SleepRecorder, json_reply
+
+
+@pytest.fixture
+def client(emulator: Emulator) -> Iterator[ia.IncidentClient]:
+    emulator.clear_faults()
+    with ia.IncidentClient(emulator.url, emulator.token, sleep=SleepRecorder()) as c:
+        yield c
+
+
+def non_drill_ids(emu: Emulator) -> set[str]:
+    return {i.incident_id for i in emu.state.incidents.values() if not i.is_drill}
+
+
+def test_fetch_gets_every_incident_and_everything_attached(emulator: Emulator, client: ia.IncidentClient) -> None:
+    data = fetch(client, progress=False)
+    expected = non_drill_ids(emulator)
+    assert set(data.incidents["incident_id"]) == expected
+    assert data.incidents["incident_id"].is_unique
+    state = [emulator.state.incidents[i] for i in expected]
+    assert len(data.tasks) == sum(len(i.tasks) for i in state)
+    assert len(data.activity) == sum(len(i.activity) for i in state)
+    # Placeholder role slots are not assignments.
+    assert len(data.assignments) == sum(1 for i in state for a in i.assignments if a.user_id and a.role_id)
+    expected_labels = {(i.incident_id, lbl.key, lbl.text) for i in state for lbl in i.labels}
+    assert set(data.labels[["incident_id", "key", "value"]].itertuples(index=False, name=None)) == expected_labels
+    assert data.errors.empty
+    # Full incident fields (only GetIncident has them) and preview-only fields are both filled.
+    assert data.incidents["duration_seconds"].notna().all()
+    assert data.incidents["slug"].notna().all()
+    assert data.incidents["severity_id"].notna().all()
+
+
+def test_fetch_frames_equal_the_builders_on_the_servers_own_records(
+    emulator: Emulator, client: ia.IncidentClient
+) -> None:
+    data = fetch(client, include=("tasks",), progress=False)
+    ids = sorted(non_drill_ids(emulator), key=int)
+    records = [emulator.state.render_incident(i) for i in ids]
+    expected = frames.tasks_frame(records)
+    got = data.tasks
+    key = ["incident_id", "task_id"]
+    assert_frame_equal(got.sort_values(key).reset_index(drop=True), expected.sort_values(key).reset_index(drop=True))
+
+
+def test_since_until_and_query_select_on_the_server_and_again_here(
+    emulator: Emulator, client: ia.IncidentClient
+) -> None:
+    since, until = pd.Timestamp("2026-03-01", tz="UTC"), pd.Timestamp("2026-06-01", tz="UTC")
+    data = fetch(client, since="2026-03-01", until="2026-06-01", query="severity:major", include=(), progress=False)
+    assert len(data.incidents) > 0
+    assert data.incidents["created_time"].between(since, until, inclusive="left").all()
+    assert (data.incidents["severity"].str.lower() == "major").all()
+    assert not data.incidents["is_drill"].any()
+    expected = {
+        i.incident_id
+        for i in emulator.state.incidents.values()
+        if not i.is_drill
+        and since.value <= i.created_ns < until.value
+        and emulator.state.severity_label(i).lower() == "major"
+    }
+    assert set(data.incidents["incident_id"]) == expected
+
+
+def test_a_server_that_ignores_the_date_range_cannot_widen_the_result() -> None:
+    previews = [
+        {"incidentID": "1", "createdTime": "2025-12-31T23:59:59Z", "isDrill": False, "title": "too early"},
+        {"incidentID": "2", "createdTime": "2026-01-01T00:00:00Z", "isDrill": False, "title": "first"},
+        {
+            "incidentID": "3",
+            "createdTime": "2026-01-31T23:59:59.999999999Z",
+            "isDrill": False,
+            "title": "last",
+        },
+        {"incidentID": "4", "createdTime": "2026-02-01T00:00:00Z", "isDrill": False, "title": "too late"},
+        {"incidentID": "5", "createdTime": "2026-01-15T00:00:00Z", "isDrill": True, "title": "a drill"},
+    ]
+    api = ScriptedAPI(json_reply({"incidentPreviews": previews, "cursor": {"hasMore": False}}))
+    with ia.IncidentClient("https://s.grafana.net", "glsa_x_0123456789", transport=api.transport()) as c:
+        data = fetch(c, since="2026-01-01", until="2026-02-01", include=(), progress=False)
+    assert list(data.incidents["incident_id"]) == ["2", "3"]
+    assert api.bodies[0]["query"]["queryString"] == "isdrill:false declared:2026-01-01T00:00:00Z,2026-02-01T00:00:00Z"
+
+
+def test_include_skips_what_is_not_asked_for(emulator: Emulator, client: ia.IncidentClient) -> None:
+    emulator.reset_requests()
+    data = fetch(client, include=("labels",), progress=False)
+    methods = {r.method for r in emulator.requests}
+    assert methods == {"IncidentsService.QueryIncidentPreviews"}
+    assert data.tasks.empty and data.activity.empty and data.assignments.empty
+    assert not data.labels.empty
+    assert list(data.tasks.columns) == list(frames.SCHEMAS["tasks"])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "words"),
+    [
+        ({"include": ("tasks", "comments")}, ValueError, "comments"),
+        ({"include": "tasks"}, TypeError, "not one string"),
+        ({"concurrency": 0}, ValueError, "concurrency"),
+        ({"since": "last tuesday"}, ValueError, "since"),
+        ({"since": "2026-02-01", "until": "2026-01-01"}, ValueError, "before until"),
+        ({"query": 5}, TypeError, "query"),
+    ],
+)
+def test_bad_arguments_fail_before_any_request(kwargs: dict[str, object], error: type[Exception], words: str) -> None:
+    api = ScriptedAPI()
+    with (
+        ia.IncidentClient("https://s.grafana.net", "glsa_x_0123456789", transport=api.transport()) as c,
+        pytest.raises(error, match=words),
+    ):
+        fetch(c, progress=False, **kwargs)  # type: ignore[arg-type]
+    assert api.requests == []
+
+
+def test_one_failing_incident_does_not_lose_the_others(emulator: Emulator, client: ia.IncidentClient) -> None:
+    victim = sorted(non_drill_ids(emulator), key=int)[3]
+    emulator.inject("500", method="ActivityService.QueryActivity", incident_id=victim, times=None)
+    try:
+        data = fetch(client, progress=False)
+    finally:
+        emulator.clear_faults()
+    assert data.incomplete == [victim]
+    row = data.errors.iloc[0]
+    assert row["method"] == "ActivityService.QueryActivity"
+    assert row["error_type"] == "ServerError" and row["status_code"] == 500
+    assert victim not in set(data.activity["incident_id"])
+    others = non_drill_ids(emulator) - {victim}
+    assert others <= set(data.activity["incident_id"])
+    # The incident itself and its tasks are still there.
+    assert victim in set(data.incidents["incident_id"]) and victim in set(data.tasks["incident_id"])
+
+
+def test_strict_raises_the_failure_instead(emulator: Emulator, client: ia.IncidentClient) -> None:
+    victim = sorted(non_drill_ids(emulator), key=int)[5]
+    emulator.inject("500", method="IncidentsService.GetIncident", incident_id=victim, times=None)
+    try:
+        with pytest.raises(ia.ServerError, match="GetIncident"):
+            fetch(client, strict=True, progress=False)
+    finally:
+        emulator.clear_faults()
+
+
+def test_transient_faults_are_absorbed_by_retries(emulator: Emulator, client: ia.IncidentClient) -> None:
+    emulator.inject("503", method="IncidentsService.GetIncident", times=3)
+    emulator.inject("429", method="ActivityService.QueryActivity", times=2, retry_after=1)
+    data = fetch(client, progress=False)
+    assert data.errors.empty
+    assert set(data.incidents["incident_id"]) == non_drill_ids(emulator)
+
+
+def test_progress_bars_per_phase(
+    emulator: Emulator, client: ia.IncidentClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fetch(client, progress=True)
+    err = capsys.readouterr().err
+    for phase in ("incidents", "details", "activity"):
+        assert phase in err
+
+
+def test_parquet_round_trip_keeps_values_and_dtypes(tmp_path: Path, client: ia.IncidentClient) -> None:
+    data = fetch(client, progress=False)
+    data.to_parquet(tmp_path / "store")
+    back = IncidentData.read_parquet(tmp_path / "store")
+    for name in ("incidents", "tasks", "labels", "assignments", "activity", "errors"):
+        assert_frame_equal(getattr(back, name), getattr(data, name))
+    assert back.fetched_at == data.fetched_at
+    assert back.selection == data.selection
+
+
+def test_notebook_summary_names_counts_and_dates(client: ia.IncidentClient) -> None:
+    data = fetch(client, progress=False)
+    page = data._repr_html_()
+    assert f"{len(data.incidents):,}" in page and "Fetched at" in page and "Declared" in page
+    assert f"{len(data.incidents)} incidents" in repr(data)
+
+
+# --- sync ------------------------------------------------------------------------------------------
+
+
+def random_writes(client: ia.IncidentClient, emu: Emulator, rng: random.Random, count: int) -> set[str]:
+    """Apply ``count`` random writes through the API; returns the incident IDs touched."""
+    ids = sorted(emu.state.incidents, key=int)
+    users = list(emu.state.catalog.users)
+    touched: set[str] = set()
+    for _ in range(count):
+        iid = rng.choice(ids)
+        action = rng.randrange(8)
+        if action == 0:
+            client.incidents.update_status(iid, rng.choice(["active", "resolved"]))
+        elif action == 1:
+            client.incidents.update_severity(iid, rng.choice(["Minor", "Major", "Critical"]))
+        elif action == 2:
+            client.incidents.add_label(iid, rng.choice(["security", "sync-test"]))
+        elif action == 3:
+            client.incidents.assign_label(iid, "team", rng.choice(["payments", "search"]))
+        elif action == 4:
+            client.tasks.add(iid, f"follow up {rng.random():.4f}")
+        elif action == 5:
+            client.activity.add_note(iid, "noted")
+        elif action == 6:
+            client.incidents.update_is_drill(iid, rng.random() < 0.5)
+        else:
+            client.incidents.assign_role(iid, rng.choice(users), "observer")
+        touched.add(iid)
+    new = client.incidents.create("Created during sync test", severity="Minor")
+    touched.add(new["incidentID"])
+    return touched
+
+
+def comparable(data: IncidentData) -> IncidentData:
+    """Open incidents' durationSeconds is computed at request time; blank it before comparing."""
+    incidents = data.incidents.copy()
+    incidents.loc[incidents["status"] == "active", "duration_seconds"] = pd.NA
+    return IncidentData(incidents, data.tasks, data.labels, data.assignments, data.activity, data.errors)
+
+
+def test_sync_after_random_writes_equals_a_fresh_full_fetch(tmp_path: Path) -> None:
+    rng = random.Random(42)
+    with Emulator(seed=3, incidents=150) as emu, ia.IncidentClient(emu.url, emu.token) as client:
+        store = tmp_path / "store"
+        first = sync(client, store, progress=False)
+        assert len(first.incidents) == len(non_drill_ids(emu))
+        for _round in range(3):
+            touched = random_writes(client, emu, rng, 25)
+            emu.reset_requests()
+            # No safety overlap here, so exactly the changed incidents are fetched again (the newest
+            # stored one sits on the horizon itself).
+            synced = sync(client, store, progress=False, overlap=dt.timedelta(0))
+            fetched = {r.body["incidentID"] for r in emu.requests if r.method == "IncidentsService.GetIncident"}
+            assert len(fetched - touched) <= 1, "sync must fetch only what changed"
+            fresh = fetch(client, progress=False)
+            a, b = comparable(synced), comparable(fresh)
+            for name in ("incidents", "tasks", "labels", "assignments", "activity"):
+                assert_frame_equal(getattr(a, name), getattr(b, name), obj=name)
+            # And what is on disk is what was returned.
+            stored = IncidentData.read_parquet(store)
+            assert_frame_equal(comparable(stored).incidents, a.incidents)
+
+
+def test_sync_keeps_old_rows_of_a_failed_incident_and_retries_it_next_time(tmp_path: Path) -> None:
+    with (
+        Emulator(seed=4, incidents=60) as emu,
+        ia.IncidentClient(emu.url, emu.token, sleep=SleepRecorder()) as client,
+    ):
+        store = tmp_path / "store"
+        sync(client, store, progress=False)
+        victim = sorted(non_drill_ids(emu), key=int)[0]
+        client.activity.add_note(victim, "first note after the store was made")
+        emu.inject("500", method="ActivityService.QueryActivity", incident_id=victim, times=None)
+        partial = sync(client, store, progress=False)
+        assert partial.incomplete == [victim]
+        # Its earlier activity rows are still there; the new note is not yet.
+        rows = partial.activity[partial.activity["incident_id"] == victim]
+        assert len(rows) == len(emu.state.incidents[victim].activity) - 1
+        emu.clear_faults()
+        healed = sync(client, store, progress=False)
+        assert healed.incomplete == []
+        rows = healed.activity[healed.activity["incident_id"] == victim]
+        assert len(rows) == len(emu.state.incidents[victim].activity)

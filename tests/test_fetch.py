@@ -276,3 +276,20 @@ def test_sync_keeps_old_rows_of_a_failed_incident_and_retries_it_next_time(tmp_p
         assert healed.incomplete == []
         rows = healed.activity[healed.activity["incident_id"] == victim]
         assert len(rows) == len(emu.state.incidents[victim].activity)
+
+
+def test_get_labels_is_asked_only_for_records_without_labels() -> None:
+    previews = [
+        {"incidentID": "1", "createdTime": "2026-01-02T00:00:00Z", "isDrill": False, "labels": []},
+        {"incidentID": "2", "createdTime": "2026-01-03T00:00:00Z", "isDrill": False},  # no labels field at all
+    ]
+    key_value = {"key": "team", "keyUUID": "k", "value": "search", "valueUUID": "v", "description": "", "colorHex": ""}
+    api = ScriptedAPI(
+        json_reply({"incidentPreviews": previews, "cursor": {"hasMore": False}}),
+        json_reply({"labels": [key_value]}),
+    )
+    with ia.IncidentClient("https://s.grafana.net", "glsa_x_0123456789", transport=api.transport()) as c:
+        data = fetch(c, include=("labels",), progress=False)
+    assert api.methods == ["IncidentsService.QueryIncidentPreviews", "IncidentsService.GetLabels"]
+    assert api.bodies[1] == {"incidentID": "2"}
+    assert data.labels[["incident_id", "key", "value"]].values.tolist() == [["2", "team", "search"]]

@@ -140,6 +140,11 @@ class _Progress:
         if bar is not None:
             bar.update(n)
 
+    def finish(self, phase: str) -> None:
+        bar = self._bars.pop(phase, None)
+        if bar is not None:
+            bar.close()
+
     def close(self) -> None:
         for bar in self._bars.values():
             bar.close()
@@ -216,7 +221,7 @@ def _run_jobs(
     for phase in ("details", "activity"):
         count = sum(1 for p, _, _ in jobs if p == phase)
         if count:
-            progress.start(phase, count, "call")
+            progress.start(phase, count, " calls")
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="incident-fetch") as pool:
         futures: dict[Future[None], tuple[str, str]] = {pool.submit(job): (phase, iid) for phase, iid, job in jobs}
         try:
@@ -348,7 +353,7 @@ def _list(
     phase: str = "incidents",
 ) -> list[dict[str, Any]]:
     """Listed previews admitted by the selection, each incident once (in listing order)."""
-    progress.start(phase, None, "incident")
+    progress.start(phase, None, " incidents")
     seen: dict[str, dict[str, Any]] = {}
     for record in client.incidents.query(
         selection.query_string() if query is None else query, order_field=order_field, order_direction="DESC"
@@ -362,6 +367,7 @@ def _list(
         if selection.admits(record):
             # A record seen twice (paging while incidents change) keeps its newest copy.
             seen[iid] = record
+    progress.finish(phase)
     return list(seen.values())
 
 

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import pandas as pd
 
@@ -77,17 +77,21 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _selection(args: argparse.Namespace) -> dict[str, Any]:
+    """The fetch/sync keyword arguments the two commands share."""
+    return {
+        "since": args.since,
+        "until": args.until,
+        "query": args.query,
+        "include_drills": args.include_drills,
+        "concurrency": args.concurrency,
+        "progress": not args.quiet,
+    }
+
+
 def _cmd_fetch(args: argparse.Namespace, out: TextIO) -> int:
     with IncidentClient(args.url, plugin_id=args.plugin_id) as client:
-        data = fetch(
-            client,
-            since=args.since,
-            until=args.until,
-            query=args.query,
-            include_drills=args.include_drills,
-            concurrency=args.concurrency,
-            progress=not args.quiet,
-        )
+        data = fetch(client, **_selection(args))
     _summary(data, out)
     _write(out, f"\nWrote {data.to_parquet(args.out).resolve()}")
     return 0
@@ -95,16 +99,7 @@ def _cmd_fetch(args: argparse.Namespace, out: TextIO) -> int:
 
 def _cmd_sync(args: argparse.Namespace, out: TextIO) -> int:
     with IncidentClient(args.url, plugin_id=args.plugin_id) as client:
-        data = sync(
-            client,
-            args.store,
-            since=args.since,
-            until=args.until,
-            query=args.query,
-            include_drills=args.include_drills,
-            concurrency=args.concurrency,
-            progress=not args.quiet,
-        )
+        data = sync(client, args.store, **_selection(args))
     _summary(data, out)
     return 0
 

@@ -338,6 +338,7 @@ class _BaseTransport:
         self._rng = rng or random.Random()
         self._limiter = RateLimiter(settings.rate_limit, settings.rate_burst) if settings.rate_limit else None
         self._unversioned = unversioned_base(settings.base_url)
+        self._urls: dict[str, httpx.URL] = {}
 
     def url_for(self, method: str) -> str:
         """The full URL of ``Service.Method``."""
@@ -345,6 +346,13 @@ class _BaseTransport:
             raise ValueError(f"RPC method must look like 'Service.Method', got {method!r}")
         base = self._unversioned if method in UNVERSIONED_METHODS else self.settings.base_url
         return base + method
+
+    def _url(self, method: str) -> httpx.URL:
+        # Parsed once per method: httpx would otherwise parse the URL string on every request.
+        url = self._urls.get(method)
+        if url is None:
+            url = self._urls[method] = httpx.URL(self.url_for(method))
+        return url
 
     def _headers(self) -> dict[str, str]:
         return {
@@ -408,18 +416,18 @@ class SyncTransport(_BaseTransport):
     ) -> None:
         super().__init__(settings, rng)
         self._sleep = sleep
-        self._client = httpx.Client(transport=transport, **self._new_client_kwargs())
+        self._client = httpx.Client(transport=transport, headers=self._headers(), **self._new_client_kwargs())
 
     def call(self, method: str, body: Mapping[str, Any] | None = None) -> JSONDict:
         """Send one RPC, retrying as the policy allows; return the decoded JSON object."""
-        url, content, headers = self.url_for(method), self._encode(method, body), self._headers()
+        url, content = self._url(method), self._encode(method, body)
         started = time.monotonic()
         attempt = 0
         while True:
             if self._limiter is not None and (wait := self._limiter.reserve()) > 0:
                 self._sleep(wait)
             try:
-                response = self._client.post(url, content=content, headers=headers)
+                response = self._client.post(url, content=content)
             except httpx.TransportError as exc:
                 decision = retry_decision(
                     method, attempt, time.monotonic() - started, self.settings.retry, self._rng, exc=exc
@@ -465,18 +473,18 @@ class AsyncTransport(_BaseTransport):
     ) -> None:
         super().__init__(settings, rng)
         self._sleep = sleep
-        self._client = httpx.AsyncClient(transport=transport, **self._new_client_kwargs())
+        self._client = httpx.AsyncClient(transport=transport, headers=self._headers(), **self._new_client_kwargs())
 
     async def call(self, method: str, body: Mapping[str, Any] | None = None) -> JSONDict:
         """Send one RPC, retrying as the policy allows; return the decoded JSON object."""
-        url, content, headers = self.url_for(method), self._encode(method, body), self._headers()
+        url, content = self._url(method), self._encode(method, body)
         started = time.monotonic()
         attempt = 0
         while True:
             if self._limiter is not None and (wait := self._limiter.reserve()) > 0:
                 await self._sleep(wait)
             try:
-                response = await self._client.post(url, content=content, headers=headers)
+                response = await self._client.post(url, content=content)
             except httpx.TransportError as exc:
                 decision = retry_decision(
                     method, attempt, time.monotonic() - started, self.settings.retry, self._rng, exc=exc

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from . import frames
 from .client import IncidentClient
 from .errors import IncidentAPIError, ResponseFormatError
 from .rpc import QUERY_PREVIEWS as QUERY
-from .store import ERROR_SCHEMA, IncidentData, read_store, write_store
+from .store import ERROR_SCHEMA, IncidentData, read_store, store_lock, write_store
 
 logger = logging.getLogger("incident_analytics")
 
@@ -417,7 +418,7 @@ def fetch(
 
 def sync(
     client: IncidentClient,
-    store_dir: str,
+    store_dir: str | os.PathLike[str],
     *,
     since: TimeLike = None,
     until: TimeLike = None,
@@ -438,16 +439,28 @@ def sync(
     """
     selection = Selection.of(since, until, query, include_drills)
     workers = _check_concurrency(concurrency)
+    with store_lock(store_dir):
+        return _sync_locked(client, store_dir, selection, workers, progress, overlap)
+
+
+def _sync_locked(
+    client: IncidentClient,
+    store_dir: str | os.PathLike[str],
+    selection: Selection,
+    workers: int,
+    progress: bool,
+    overlap: dt.timedelta,
+) -> IncidentData:
     stored = read_store(store_dir)
     if stored is None or stored.selection != selection.to_meta():
         if stored is not None:
             logger.info("the store in %s was made for another selection; fetching everything again", store_dir)
         data = fetch(
             client,
-            since=since,
-            until=until,
-            query=query,
-            include_drills=include_drills,
+            since=selection.since,
+            until=selection.until,
+            query=selection.query,
+            include_drills=selection.include_drills,
             concurrency=workers,
             progress=progress,
         )

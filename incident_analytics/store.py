@@ -6,10 +6,12 @@ selection). Reading applies the declared schemas again, so dtypes survive the ro
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,6 +177,29 @@ def _read(path: Path, schema: dict[str, str]) -> pd.DataFrame:
     if missing:
         raise ValueError(f"{path} lacks columns {missing}; was it written by another version?")
     return frame[list(schema)].astype(schema)
+
+
+@contextlib.contextmanager
+def store_lock(directory: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold an exclusive lock on the store in ``directory`` (created if needed) while syncing it.
+
+    Two syncs of one store at once would each write their own frames, and the files could end up
+    from different runs. The second one waits instead. (Advisory ``flock``; where the platform has
+    none, no lock is taken.)
+    """
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on Linux or macOS
+        yield
+        return
+    with open(folder / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def read_store(directory: str | os.PathLike[str]) -> IncidentData | None:

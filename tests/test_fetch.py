@@ -293,3 +293,22 @@ def test_get_labels_is_asked_only_for_records_without_labels() -> None:
     assert api.methods == ["IncidentsService.QueryIncidentPreviews", "IncidentsService.GetLabels"]
     assert api.bodies[1] == {"incidentID": "2"}
     assert data.labels[["incident_id", "key", "value"]].values.tolist() == [["2", "team", "search"]]
+
+
+def test_two_syncs_of_one_store_at_once_take_turns(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with Emulator(seed=6, incidents=60) as emu, ia.IncidentClient(emu.url, emu.token) as client:
+        store = tmp_path / "store"
+        with ThreadPoolExecutor(2) as pool:
+            runs = [pool.submit(sync, client, store, progress=False) for _ in range(2)]
+            results = [r.result() for r in runs]
+        gets = sum(1 for r in emu.requests if r.method == "IncidentsService.GetIncident")
+        fresh = fetch(client, progress=False)
+    # The second waited for the first and found a store: one full fetch, not two.
+    assert gets <= len(fresh.incidents) + 2
+    stored = IncidentData.read_parquet(store)
+    for name in ("incidents", "tasks", "labels", "assignments", "activity"):
+        assert_frame_equal(getattr(comparable(stored), name), getattr(comparable(fresh), name), obj=name)
+        assert_frame_equal(getattr(comparable(results[1]), name), getattr(comparable(fresh), name), obj=name)
+    assert (store / ".lock").exists()

@@ -42,7 +42,7 @@ def test_concurrent_requests_overlap() -> None:
             statuses = list(pool.map(lambda _: call(c, "RolesService.GetRoles").status_code, range(5)))
         elapsed = time.perf_counter() - started
     assert statuses == [200] * 5
-    assert 0.2 <= elapsed < 0.6
+    assert 0.2 <= elapsed < 0.9  # sequential would be 1.0 s; the margin absorbs a busy CI machine
 
 
 def test_latency_can_be_changed_at_runtime(tiny: Emulator) -> None:

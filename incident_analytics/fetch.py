@@ -250,7 +250,7 @@ def _run_jobs(
 def _natural(ids: pd.Series) -> pd.Series:
     """Sort key for incident IDs: numeric IDs in numeric order ("2" before "10")."""
     numbers = pd.to_numeric(ids, errors="coerce")
-    return numbers.fillna(float("inf")) if numbers.notna().all() else ids.astype("string")
+    return numbers if numbers.notna().all() else ids.astype("string")
 
 
 def _canonical(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -275,17 +275,17 @@ SORT_KEYS = {
 }
 
 
+def _prefer(top: pd.DataFrame, base: pd.DataFrame) -> pd.DataFrame:
+    """The incidents of ``base`` (in its order), each value taken from ``top`` where ``top`` has one."""
+    wanted = base.set_index("incident_id", drop=False)
+    merged = top.set_index("incident_id", drop=False).reindex(wanted.index).combine_first(wanted)
+    return merged[list(base.columns)].reset_index(drop=True).astype(frames.SCHEMAS["incidents"])
+
+
 def _incidents(previews: list[dict[str, Any]], full: Mapping[str, dict[str, Any]]) -> pd.DataFrame:
     """Preview columns overlaid with the fuller ``Incident`` values where GetIncident answered."""
-    listed = frames.incidents_frame(previews).set_index("incident_id", drop=False)
-    if not full:
-        return listed.reset_index(drop=True)
-    detailed = frames.incidents_frame(list(full.values())).set_index("incident_id", drop=False)
-    detailed = detailed.reindex(listed.index)
-    merged = listed.copy()
-    for column in listed.columns:
-        merged[column] = detailed[column].where(detailed[column].notna(), listed[column])
-    return merged.reset_index(drop=True)
+    listed = frames.incidents_frame(previews)
+    return _prefer(frames.incidents_frame(list(full.values())), listed) if full else listed
 
 
 def build_data(
@@ -313,11 +313,7 @@ def build_data(
     ordered = {name: _canonical(frame, SORT_KEYS[name]) for name, frame in built.items()}
     errors = pd.DataFrame(collected.errors, columns=list(ERROR_SCHEMA)).astype(ERROR_SCHEMA)
     return IncidentData(
-        incidents=ordered["incidents"],
-        tasks=ordered["tasks"],
-        labels=ordered["labels"],
-        assignments=ordered["assignments"],
-        activity=ordered["activity"],
+        **ordered,
         errors=_canonical(errors, ["method"]),
         fetched_at=fetched_at,
         selection=selection.to_meta(),
@@ -566,14 +562,6 @@ def _upsert(
         combined = pd.concat(parts, ignore_index=True) if parts else frames.empty_frame(name)
         merged[name] = _canonical(combined.astype(frames.SCHEMAS[name]), SORT_KEYS[name])
     if overlay:
-        merged["incidents"] = _overlay_listing(merged["incidents"], overlay)
+        # Listed values win where the listing has them; columns only GetIncident fills keep stored values.
+        merged["incidents"] = _prefer(frames.incidents_frame(list(overlay.values())), merged["incidents"])
     return IncidentData(**merged, errors=fresh.errors, fetched_at=fetched_at, selection=stored.selection)
-
-
-def _overlay_listing(incidents: pd.DataFrame, previews: Mapping[str, dict[str, Any]]) -> pd.DataFrame:
-    """Refresh the preview-level columns of incidents re-listed without a full fetch."""
-    listed = frames.incidents_frame(list(previews.values())).set_index("incident_id", drop=False)
-    stored = incidents.set_index("incident_id", drop=False)
-    # Listed values win where the listing has them; columns only GetIncident fills keep stored values.
-    merged = listed.reindex(stored.index).combine_first(stored)[list(incidents.columns)]
-    return merged.reset_index(drop=True).astype(frames.SCHEMAS["incidents"])

@@ -4,28 +4,32 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from pandas.testing import assert_frame_equal
 
 from incident_analytics import frames
 from incident_analytics.emulator import render
 from incident_analytics.emulator.state import State
 
-STATE = State(seed=11, incidents=150)
+
+@pytest.fixture(scope="module")
+def state() -> State:
+    return State(seed=11, incidents=150)
 
 
 def stamp(ns: int | None) -> object:
     return pd.NaT if ns is None else pd.Timestamp(ns, unit="ns", tz="UTC")
 
 
-def test_incident_times_and_fields_match_the_model_to_the_nanosecond() -> None:
-    ids = sorted(STATE.incidents, key=int)
-    got = frames.incidents_frame([STATE.render_incident(i) for i in ids])
-    model = [STATE.incidents[i] for i in ids]
+def test_incident_times_and_fields_match_the_model_to_the_nanosecond(state: State) -> None:
+    ids = sorted(state.incidents, key=int)
+    got = frames.incidents_frame([state.render_incident(i) for i in ids])
+    model = [state.incidents[i] for i in ids]
     expected = pd.DataFrame(
         {
             "incident_id": [i.incident_id for i in model],
             "status": [i.status for i in model],
-            "severity": [STATE.severity_label(i) for i in model],
+            "severity": [state.severity_label(i) for i in model],
             "is_drill": [i.is_drill for i in model],
             "created_time": [stamp(i.created_ns) for i in model],
             "modified_time": [stamp(i.modified_ns) for i in model],
@@ -55,13 +59,13 @@ def test_incident_times_and_fields_match_the_model_to_the_nanosecond() -> None:
     assert len(open_rows) > 0 and open_rows["closed_time"].isna().all()
 
 
-def test_tasks_and_activity_match_the_model() -> None:
-    ids = sorted(STATE.incidents, key=int)
-    records = [STATE.render_incident(i) for i in ids]
+def test_tasks_and_activity_match_the_model(state: State) -> None:
+    ids = sorted(state.incidents, key=int)
+    records = [state.render_incident(i) for i in ids]
     tasks = frames.tasks_frame(records)
     expected_tasks = [
         (i.incident_id, t.task_id, t.status, t.immutable, stamp(t.created_ns))
-        for i in (STATE.incidents[x] for x in ids)
+        for i in (state.incidents[x] for x in ids)
         for t in i.tasks
     ]
     got_tasks = list(
@@ -72,8 +76,8 @@ def test_tasks_and_activity_match_the_model() -> None:
     system = tasks[tasks["task_id"].str.startswith("assign-role-") | (tasks["task_id"] == "must-choose-severity")]
     assert len(system) > 0 and system["author_user_id"].isna().all()
 
-    incident = STATE.incidents[ids[0]]
-    items = [render.activity_item(STATE.catalog, item) for item in incident.activity]
+    incident = state.incidents[ids[0]]
+    items = [render.activity_item(state.catalog, item) for item in incident.activity]
     activity = frames.activity_frame(items)
     assert list(activity["activity_item_id"]) == [a.item_id for a in incident.activity]
     assert list(activity["event_time"]) == [stamp(a.event_ns) for a in incident.activity]

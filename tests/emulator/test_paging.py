@@ -9,23 +9,13 @@ import httpx
 import pytest
 
 from incident_analytics.emulator import Emulator
+from incident_analytics.rpc import PREVIEW_ORDER_FIELDS
 
 from .helpers import all_items, call, ns, ok, pages
 
 PREVIEWS = "IncidentsService.QueryIncidentPreviews"
-ORDER_FIELDS = [
-    "incidentID",
-    "createdTime",
-    "modifiedTime",
-    "title",
-    "status",
-    "severity",
-    "prefix",
-    "isDrill",
-    "incidentStart",
-    "incidentEnd",
-    "closedTime",
-]
+# The order fields the client may send (written from contract.json on the client side).
+ORDER_FIELDS = list(PREVIEW_ORDER_FIELDS)
 
 
 def test_limit_7_pages_return_every_incident_once(seeded: Emulator, client: httpx.Client) -> None:

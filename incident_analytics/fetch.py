@@ -250,7 +250,7 @@ def _run_jobs(
 def _natural(ids: pd.Series) -> pd.Series:
     """Sort key for incident IDs: numeric IDs in numeric order ("2" before "10")."""
     numbers = pd.to_numeric(ids, errors="coerce")
-    return numbers if numbers.notna().all() else ids.astype("string")
+    return numbers if numbers.notna().all() else ids.astype(pd.StringDtype("pyarrow"))
 
 
 def _canonical(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

@@ -50,15 +50,17 @@ __all__ = [
 ]
 
 _TIME = "datetime64[ns, UTC]"
+# Explicit storage: "string" means python storage on pandas 2 and Arrow on pandas 3.
+_STRING = pd.StringDtype("pyarrow")
 
-SCHEMAS: dict[str, dict[str, str]] = {
+SCHEMAS: dict[str, dict[str, Any]] = {
     "incidents": {
-        "incident_id": "string",
-        "title": "string",
-        "status": "string",
-        "severity": "string",
-        "severity_id": "string",
-        "incident_type": "string",
+        "incident_id": _STRING,
+        "title": _STRING,
+        "status": _STRING,
+        "severity": _STRING,
+        "severity_id": _STRING,
+        "incident_type": _STRING,
         "is_drill": "boolean",
         "created_time": _TIME,
         "modified_time": _TIME,
@@ -66,58 +68,58 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "incident_start": _TIME,
         "incident_end": _TIME,
         "duration_seconds": "Int64",
-        "created_by_user_id": "string",
-        "created_by_name": "string",
-        "summary": "string",
-        "description": "string",
-        "slug": "string",
-        "overview_url": "string",
+        "created_by_user_id": _STRING,
+        "created_by_name": _STRING,
+        "summary": _STRING,
+        "description": _STRING,
+        "slug": _STRING,
+        "overview_url": _STRING,
         "task_todo_count": "Int64",
         "task_done_count": "Int64",
     },
     "tasks": {
-        "incident_id": "string",
-        "task_id": "string",
-        "text": "string",
-        "status": "string",
+        "incident_id": _STRING,
+        "task_id": _STRING,
+        "text": _STRING,
+        "status": _STRING,
         "immutable": "boolean",
         "created_time": _TIME,
         "modified_time": _TIME,
-        "author_user_id": "string",
-        "author_name": "string",
-        "assigned_user_id": "string",
-        "assigned_name": "string",
+        "author_user_id": _STRING,
+        "author_name": _STRING,
+        "assigned_user_id": _STRING,
+        "assigned_name": _STRING,
     },
     "labels": {
-        "incident_id": "string",
-        "key": "string",
-        "value": "string",
-        "description": "string",
-        "color_hex": "string",
+        "incident_id": _STRING,
+        "key": _STRING,
+        "value": _STRING,
+        "description": _STRING,
+        "color_hex": _STRING,
     },
     "assignments": {
-        "incident_id": "string",
+        "incident_id": _STRING,
         "role_id": "Int64",
-        "role": "string",
-        "user_id": "string",
-        "user_name": "string",
+        "role": _STRING,
+        "user_id": _STRING,
+        "user_name": _STRING,
         "important": "boolean",
         "mandatory": "boolean",
     },
     "activity": {
-        "incident_id": "string",
-        "activity_item_id": "string",
-        "activity_kind": "string",
+        "incident_id": _STRING,
+        "activity_item_id": _STRING,
+        "activity_kind": _STRING,
         "event_time": _TIME,
         "created_time": _TIME,
-        "user_id": "string",
-        "user_name": "string",
-        "subject_user_id": "string",
-        "subject_user_name": "string",
-        "body": "string",
-        "url": "string",
-        "tags": "string",
-        "relevance": "string",
+        "user_id": _STRING,
+        "user_name": _STRING,
+        "subject_user_id": _STRING,
+        "subject_user_name": _STRING,
+        "body": _STRING,
+        "url": _STRING,
+        "tags": _STRING,
+        "relevance": _STRING,
         "immutable": "boolean",
     },
 }
@@ -131,10 +133,9 @@ _TAGS_KEY = "tags"
 def empty_frame(name: str) -> pd.DataFrame:
     """An empty DataFrame with the columns and dtypes of frame ``name`` (a key of `SCHEMAS`).
 
-    >>> empty_frame("labels").dtypes.to_dict()
-    {'incident_id': <StringDtype(na_value=<NA>)>, 'key': <StringDtype(na_value=<NA>)>, \
-'value': <StringDtype(na_value=<NA>)>, 'description': <StringDtype(na_value=<NA>)>, \
-'color_hex': <StringDtype(na_value=<NA>)>}
+    >>> {column: (str(dtype), dtype.storage) for column, dtype in empty_frame("labels").dtypes.items()}
+    {'incident_id': ('string', 'pyarrow'), 'key': ('string', 'pyarrow'), 'value': ('string', 'pyarrow'), \
+'description': ('string', 'pyarrow'), 'color_hex': ('string', 'pyarrow')}
     """
     if name not in SCHEMAS:
         raise ValueError(f"unknown frame {name!r}; known frames: {', '.join(SCHEMAS)}")

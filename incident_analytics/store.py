@@ -21,12 +21,12 @@ import pandas as pd
 from . import frames
 
 FRAME_NAMES = ("incidents", "tasks", "labels", "assignments", "activity")
-ERROR_SCHEMA = {
-    "incident_id": "string",
-    "method": "string",
-    "error_type": "string",
+ERROR_SCHEMA: dict[str, Any] = {
+    "incident_id": pd.StringDtype("pyarrow"),
+    "method": pd.StringDtype("pyarrow"),
+    "error_type": pd.StringDtype("pyarrow"),
     "status_code": "Int64",
-    "message": "string",
+    "message": pd.StringDtype("pyarrow"),
 }
 META_FILE = "meta.json"
 STORE_VERSION = 1

@@ -25,8 +25,9 @@ from ._version import __version__
 from .client import IncidentClient
 from .emulator import Emulator
 from .errors import IncidentAnalyticsError
-from .fetch import fetch, sync
+from .fetch import fetch
 from .store import IncidentData
+from .sync import sync
 
 
 def _write(out: TextIO, text: str = "") -> None:

@@ -219,7 +219,7 @@ def _read_meta(folder: Path) -> tuple[str, dict[str, Any]]:
 def _read_current(folder: Path) -> IncidentData:
     """The store named by the manifest. If a writer replaces it while we read (and removes the files
     we were about to open), read the new one instead: either store, never a mix."""
-    for _attempt in range(10):
+    for _attempt in range(100):
         text, meta = _read_meta(folder)
         try:
             return _read_files(folder, meta)

@@ -157,3 +157,134 @@ def test_two_syncs_of_one_store_at_once_take_turns(tmp_path: Path) -> None:
     assert_same(IncidentData.read_parquet(store), fresh)
     assert_same(results[1], fresh)
     assert (store / ".lock").exists()
+
+
+# --- a crash while the store is written ------------------------------------------------------------
+
+# Runs one sync in a child process and kills it (os._exit, no cleanup) right after its N-th file-system
+# step: a Parquet file written, a rename, a removal. It exits 0 if the sync had fewer steps than N.
+CRASHING_SYNC = r"""
+import datetime as dt
+import os
+import pathlib
+import shutil
+import sys
+
+import pandas as pd
+
+import incident_analytics as ia
+
+url, token, store, crash_after = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+steps = 0
+
+
+def counted(owner, name):
+    original = getattr(owner, name)
+
+    def step(*args, **kwargs):
+        global steps
+        result = original(*args, **kwargs)
+        steps += 1
+        if steps == crash_after:
+            os._exit(17)
+        return result
+
+    setattr(owner, name, step)
+
+
+for owner, name in [
+    (pd.DataFrame, "to_parquet"),
+    (os, "replace"),
+    (os, "rename"),
+    (os, "unlink"),
+    (shutil, "rmtree"),
+    (pathlib.Path, "write_text"),
+]:
+    counted(owner, name)
+with ia.IncidentClient(url, token) as client:
+    ia.sync(client, store, progress=False, overlap=dt.timedelta(milliseconds=10))
+"""
+
+
+def frames_equal(a: IncidentData, b: IncidentData) -> bool:
+    try:
+        assert_same(a, b)
+    except AssertionError:
+        return False
+    return True
+
+
+def test_a_crash_at_any_step_of_the_store_write_loses_nothing(tmp_path: Path, emu: Emulator) -> None:
+    overlap = dt.timedelta(milliseconds=10)
+    ServerClock(emu)
+    with ia.IncidentClient(emu.url, emu.token) as client:
+        base = tmp_path / "base"
+        sync(client, base, progress=False, overlap=overlap)
+        before = IncidentData.read_parquet(base)
+        # Changes spread wider than the overlap: a sync that trusted a half-written store would take
+        # its horizon from the newest of them and never see the older ones again.
+        ids = sorted(non_drill_ids(emu), key=int)
+        client.tasks.add(ids[0], "a task added first")
+        time.sleep(0.05)
+        client.activity.add_note(ids[1], "a note added a little later")
+        time.sleep(0.05)
+        client.incidents.assign_label(ids[2], "team", "payments")
+        time.sleep(0.05)
+        client.incidents.create("declared last", severity="Minor")
+        fresh = fetch(client, progress=False)
+        assert not frames_equal(before, fresh)
+
+        crash_after = 0
+        while True:
+            crash_after += 1
+            store = tmp_path / f"crash-{crash_after}"
+            shutil.copytree(base, store)
+            child = subprocess.run(
+                [sys.executable, "-c", CRASHING_SYNC, emu.url, emu.token, str(store), str(crash_after)],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert child.returncode in (0, 17), child.stderr
+            # A reader sees the old store or the new one, never a mix.
+            seen = IncidentData.read_parquet(store)
+            assert frames_equal(seen, before) or frames_equal(seen, fresh), f"a mix after step {crash_after}"
+            recovered = sync(client, store, progress=False, overlap=overlap)
+            assert_same(recovered, fresh)
+            assert_same(IncidentData.read_parquet(store), fresh)
+            generations = [p.name for p in store.iterdir() if p.name.startswith(GENERATION_PREFIX)]
+            assert len(generations) == 1, "older and crashed generations are removed"
+            assert not [p for p in store.iterdir() if p.suffix == ".tmp"]
+            if child.returncode == 0:
+                break
+    assert crash_after > 5, "every step of the write was interrupted once"
+
+
+def test_a_reader_sees_one_whole_store_while_another_process_writes(tmp_path: Path, client: ia.IncidentClient) -> None:
+    import threading
+
+    small = fetch(client, since="2026-06-01", progress=False)
+    large = fetch(client, progress=False)
+    shapes = {tuple(len(getattr(d, n)) for n in FRAMES) for d in (small, large)}
+    store = tmp_path / "store"
+    large.to_parquet(store)
+    done = threading.Event()
+
+    def write() -> None:
+        try:
+            for i in range(20):
+                (small if i % 2 == 0 else large).to_parquet(store)
+                time.sleep(0.02)
+        finally:
+            done.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    reads = 0
+    while not done.is_set() or reads == 0:
+        data = IncidentData.read_parquet(store)
+        assert tuple(len(getattr(data, n)) for n in FRAMES) in shapes
+        assert set(data.tasks["incident_id"]) <= set(data.incidents["incident_id"])
+        reads += 1
+    writer.join()
+    assert reads > 1

@@ -4,6 +4,7 @@ write, keeps its selection, refreshes open incidents and says what it did."""
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import logging
 import random
 import shutil
@@ -288,3 +289,107 @@ def test_a_reader_sees_one_whole_store_while_another_process_writes(tmp_path: Pa
         reads += 1
     writer.join()
     assert reads > 1
+
+
+# --- selection, report, arguments ------------------------------------------------------------------
+
+
+def test_a_later_sync_keeps_the_stored_selection_and_says_what_it_did(
+    tmp_path: Path, emu: Emulator, client: ia.IncidentClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    ServerClock(emu)
+    store = tmp_path / "store"
+    fetch(client, since="2026-06-01", progress=False).to_parquet(store)
+    client.tasks.add(sorted(non_drill_ids(emu), key=int)[-1], "one more task")
+    emu.reset_requests()
+    with caplog.at_level(logging.INFO, logger="incident_analytics"):
+        data = sync(client, store, progress=False)
+    report = data.sync_report
+    assert report is not None and report.kind == "incremental"
+    assert data.selection["since"] == "2026-06-01T00:00:00+00:00"
+    # Only what changed was fetched again, not the whole selection.
+    assert sum(r.method == "ActivityService.QueryActivity" for r in emu.requests) <= 2
+    assert_same(data, fetch(client, since="2026-06-01", progress=False))
+    open_count = int((data.incidents["status"] == "active").sum())
+    assert str(report) == (
+        f"{report.changed} changed, {open_count} open refreshed, store of {len(data.incidents)} incidents"
+    )
+    assert report.changed >= 1 and report.open_refreshed == open_count
+    assert str(report) in caplog.text
+
+    other = sync(client, store, since="2026-09-01", progress=False)
+    assert other.sync_report is not None
+    assert str(other.sync_report) == f"selection changed: full refetch, store of {len(other.incidents)} incidents"
+    assert (other.incidents["created_time"] >= pd.Timestamp("2026-09-01", tz="UTC")).all()
+    # Passing the stored value again is the same selection, and so is leaving it out.
+    same = sync(client, store, since="2026-09-01", progress=False)
+    assert same.sync_report is not None and same.sync_report.kind == "incremental"
+
+
+def test_the_first_sync_reports_a_new_store(tmp_path: Path, client: ia.IncidentClient) -> None:
+    data = sync(client, tmp_path / "store", progress=False)
+    assert str(data.sync_report) == f"new store: full fetch, store of {len(data.incidents)} incidents"
+
+
+def test_report_lines_name_what_left_and_what_failed() -> None:
+    report = SyncReport("incremental", incidents=275, changed=12, open_refreshed=9, left=1, failed=2)
+    assert str(report) == (
+        "12 changed, 9 open refreshed, 1 left the selection, 2 with errors (kept, retried next time), "
+        "store of 275 incidents"
+    )
+
+
+@pytest.mark.parametrize(
+    ("overlap", "error", "words"),
+    [
+        (dt.timedelta(minutes=-5), ValueError, "overlap must be zero or more"),
+        (300, TypeError, "overlap must be a datetime.timedelta"),
+        ("5m", TypeError, "overlap must be a datetime.timedelta"),
+    ],
+)
+def test_a_bad_overlap_fails_before_any_request(
+    tmp_path: Path, overlap: object, error: type[Exception], words: str
+) -> None:
+    api = ScriptedAPI()
+    with (
+        ia.IncidentClient("https://s.grafana.net", "glsa_x_0123456789", transport=api.transport()) as c,
+        pytest.raises(error, match=words),
+    ):
+        sync(c, tmp_path / "store", progress=False, overlap=overlap)  # type: ignore[arg-type]
+    assert api.requests == []
+    assert not (tmp_path / "store").exists()
+
+
+def test_open_unchanged_incidents_get_their_current_duration(
+    tmp_path: Path, emu: Emulator, client: ia.IncidentClient
+) -> None:
+    clock = ServerClock(emu)
+    ids = sorted(non_drill_ids(emu), key=int)
+    open_id = ids[0]
+    client.incidents.update_status(open_id, "active")
+    store = tmp_path / "store"
+    first = sync(client, store, progress=False)
+    # Another incident changes later, so the open one is older than the next horizon: unchanged.
+    client.incidents.add_label(ids[5], "sync-test")
+    sync(client, store, progress=False, overlap=dt.timedelta(0))
+    clock.advance(hours=2)
+    emu.reset_requests()
+    later = sync(client, store, progress=False, overlap=dt.timedelta(0))
+    assert later.sync_report is not None and later.sync_report.open_refreshed >= 1
+    row = later.incidents.set_index("incident_id").loc[open_id]
+    before = first.incidents.set_index("incident_id").loc[open_id, "duration_seconds"]
+    assert row["duration_seconds"] == before + 2 * 3600
+    # One GetIncident per open incident, no activity paging for the unchanged ones.
+    gets = [r.body["incidentID"] for r in emu.requests if r.method == "IncidentsService.GetIncident"]
+    assert open_id in gets
+    assert sum(r.method == "ActivityService.QueryActivity" for r in emu.requests) <= 1
+    assert_same(later, fetch(client, progress=False))
+
+
+def test_sync_is_the_package_s_sync() -> None:
+    # The function shadows the module as an attribute of the package; the module is in sys.modules.
+    module = importlib.import_module("incident_analytics.sync")
+    assert ia.sync is module.sync
+    doc = module.__doc__ or ""
+    for words in ("How far back", "replaces", "refreshes", "Deletions"):
+        assert words in doc

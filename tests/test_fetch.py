@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import random
 from collections.abc import Iterator
 from pathlib import Path
 

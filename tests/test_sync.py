@@ -393,3 +393,16 @@ def test_sync_is_the_package_s_sync() -> None:
     doc = module.__doc__ or ""
     for words in ("How far back", "replaces", "refreshes", "Deletions"):
         assert words in doc
+
+
+def test_sync_of_a_store_written_by_version_1_continues_it(tmp_path: Path) -> None:
+    store = Path(shutil.copytree(Path(__file__).parent / "fixtures" / "store-v1", tmp_path / "v1"))
+    with (
+        Emulator(seed=1, incidents=6, now="2026-11-01T00:00:00Z") as emu,
+        ia.IncidentClient(emu.url, emu.token) as client,
+    ):
+        client.tasks.add(sorted(emu.state.incidents, key=int)[3], "a task after the store was written")
+        data = sync(client, store, progress=False)
+    assert data.sync_report is not None and data.sync_report.kind == "incremental"
+    assert "a task after the store was written" in set(data.tasks["text"])
+    assert not list(store.glob("*.parquet")) and len(list(store.glob(f"{GENERATION_PREFIX}*"))) == 1

@@ -371,6 +371,18 @@ def read_store(directory: str | os.PathLike[str]) -> IncidentData | None:
     return _read_current(folder)
 
 
+def stored_selection(directory: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The selection the store in ``directory`` was fetched for (from ``meta.json`` only), or None
+    if there is no store yet."""
+    folder = Path(directory)
+    if not (folder / META_FILE).is_file():
+        return None
+    selection = _read_meta(folder)[1].get("selection") or {}
+    if not isinstance(selection, dict):
+        raise _damaged(folder / META_FILE, "selection is not a JSON object", folder)
+    return selection
+
+
 def write_store(data: IncidentData, directory: str | os.PathLike[str]) -> Path:
     """Write ``data`` as the store in ``directory``, atomically; the caller holds ``store_lock``.
 

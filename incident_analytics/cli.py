@@ -242,12 +242,6 @@ def _cmd_emulator(args: argparse.Namespace, out: TextIO) -> int:
         latency=args.latency,
         token=args.token,
     )
-    # A dedicated server process: switch threads sooner than the default 5 ms, so that one busy handler
-    # thread does not hold up the others' answers (a real server has no GIL to queue behind).
-    sys.setswitchinterval(0.0005)
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
     try:
         emu.start()
     except OSError as exc:
@@ -256,6 +250,12 @@ def _cmd_emulator(args: argparse.Namespace, out: TextIO) -> int:
                 f"port {args.port} on {args.host} is taken: choose another with --port (0 picks a free one)"
             ) from None
         raise UsageError(f"cannot serve on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    # A dedicated server process: switch threads sooner than the default 5 ms, so that one busy handler
+    # thread does not hold up the others' answers (a real server has no GIL to queue behind).
+    sys.setswitchinterval(0.0005)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
     try:
         _write(out, f"Grafana Incident API emulator on {emu.url} ({args.incidents} incidents, seed {args.seed})")
         _write(out, f"API base URL: {emu.api_url}")

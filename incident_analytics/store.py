@@ -391,7 +391,13 @@ def write_store(data: IncidentData, directory: str | os.PathLike[str]) -> Path:
     """
     folder = Path(directory)
     _make_folder(folder)
-    generation = _write_generation(data, folder)
+    try:
+        generation = _write_generation(data, folder)
+    except OSError as exc:
+        # The previous store is untouched; the partial generation is removed by the next write.
+        raise StoreError(
+            f"{folder}: cannot write the store ({exc.strerror or exc}); the previous one is unchanged"
+        ) from exc
     meta = {
         "version": STORE_VERSION,
         "generation": generation.name,
@@ -402,4 +408,5 @@ def write_store(data: IncidentData, directory: str | os.PathLike[str]) -> Path:
     }
     _switch(folder, meta)
     _clean(folder, keep=generation.name)
+    logger.info("wrote the store %s: %d incidents, generation %s", folder, len(data.incidents), generation.name)
     return folder

@@ -168,3 +168,29 @@ def test_a_folder_without_a_store_is_not_a_store(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="not an incident_analytics store"):
         IncidentData.read_parquet(tmp_path)
     assert read_store(tmp_path / "nothing") is None
+
+
+def test_a_failed_write_is_a_store_error_and_leaves_the_previous_store(
+    v1_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    data = IncidentData.read_parquet(v1_store)
+    data.to_parquet(v1_store)
+    calls = 0
+
+    def disk_full(self: pd.DataFrame, path: object, **kwargs: object) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        original(self, path, **kwargs)
+
+    original = pd.DataFrame.to_parquet
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", disk_full)
+    with pytest.raises(ia.StoreError, match=r"No space left on device.*previous one is unchanged"):
+        IncidentData(data.incidents.iloc[:2], data.tasks, data.labels, data.assignments, data.activity).to_parquet(
+            v1_store
+        )
+    monkeypatch.undo()
+    assert_frame_equal(IncidentData.read_parquet(v1_store).incidents, data.incidents)

@@ -150,6 +150,24 @@ def _concurrency(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1 to 64") from None
 
 
+# The library's messages name Python arguments; on the command line the flag or variable is meant.
+_CLI_WORDS = (
+    ("pass allow_insecure_http=True", "pass --allow-insecure-http"),
+    ("allow_insecure_http=True", "--allow-insecure-http"),
+    ("pass url=...", "pass --url"),
+    ("url=", "--url "),
+    ("pass token=... or set", "set"),
+    ("as token= or in", "in"),
+    ("plugin_id", "--plugin-id"),
+)
+
+
+def _in_cli_words(message: str) -> str:
+    for python, flag in _CLI_WORDS:
+        message = message.replace(python, flag)
+    return message
+
+
 def _client(args: argparse.Namespace) -> IncidentClient:
     """The client, after checking URL and token here so that a mistake names the flag or variable."""
     url = args.url or os.environ.get(URL_ENV, "")
@@ -419,8 +437,11 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted (Ctrl-C)\n")
         return EXIT_INTERRUPTED
-    except (UsageError, ConfigurationError) as exc:
+    except UsageError as exc:
         sys.stderr.write(f"error: {exc}\n")
+        return EXIT_USAGE
+    except ConfigurationError as exc:
+        sys.stderr.write(f"error: {_in_cli_words(str(exc))}\n")
         return EXIT_USAGE
     except IncidentAnalyticsError as exc:
         # The package's own errors are expected failures with a message that says what to do. Anything

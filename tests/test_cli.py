@@ -296,3 +296,20 @@ def test_verbose_is_a_summary_and_very_verbose_every_request(tmp_path: Path, fla
     assert ("POST IncidentsService.GetIncident" in err) is requests_logged
     assert "HTTP Request:" not in err or requests_logged
     assert token not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["--url", "https://user:pw@mystack.grafana.net"], "GRAFANA_SERVICE_ACCOUNT_TOKEN"),
+        (["--url", "https://mystack.grafana.net", "--plugin-id", "bad id!"], "--plugin-id"),
+    ],
+)
+def test_configuration_errors_from_the_library_name_flags(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], argv: list[str], words: str
+) -> None:
+    monkeypatch.setenv("GRAFANA_SERVICE_ACCOUNT_TOKEN", "glsa_not_sent_0123456789")
+    code, _ = run(["fetch", *argv, "--out", "unused"])
+    line = one_line(capsys.readouterr().err)
+    assert code == 2 and words in line
+    assert not re.search(r"\b(token|url|plugin_id)=", line), line

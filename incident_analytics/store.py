@@ -268,8 +268,11 @@ def _read(path: Path, schema: dict[str, Any], folder: Path, expected_rows: objec
         logger.info("%s lacks columns %s (written by an older version); they are left empty", path, missing)
         for column in missing:
             frame[column] = pd.Series(index=frame.index, dtype=schema[column])
+    frame = frame[list(schema)]
+    # Parquet keeps pandas dtypes; convert only what differs (a cast of every column costs time).
+    differ = {c: t for c, t in schema.items() if frame[c].dtype != pd.api.types.pandas_dtype(t)}
     try:
-        return frame[list(schema)].astype(schema)
+        return frame.astype(differ) if differ else frame
     except (TypeError, ValueError) as exc:
         raise _damaged(path, f"a column does not have its declared type ({exc})", folder) from None
 

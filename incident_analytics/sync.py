@@ -37,6 +37,7 @@ import datetime as dt
 import enum
 import logging
 import os
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -266,7 +267,7 @@ def _sync_locked(
         [fresh.errors, pd.DataFrame(refreshed.errors, columns=list(ERROR_SCHEMA)).astype(ERROR_SCHEMA)],
         ignore_index=True,
     )
-    data = _upsert(stored, fresh, replaced, changed_any - matched, [listed, list(refreshed.full.values())])
+    data = _upsert(stored, fresh, replaced, changed_any - matched, _listed_rows(listed, refreshed.full.values()))
     data.errors = _canonical(errors, ["method"])
     data.fetched_at = fetched_at
     data.sync_report = SyncReport(
@@ -279,6 +280,16 @@ def _sync_locked(
         horizon=horizon,
     )
     return data
+
+
+def _listed_rows(listed: list[dict[str, Any]], full: Iterable[dict[str, Any]]) -> pd.DataFrame | None:
+    """Incident rows of re-listed incidents, with the values of their ``GetIncident`` record where
+    one was fetched (that is where ``duration_seconds`` comes from)."""
+    if not listed:
+        return None
+    rows = frames.incidents_frame(listed)
+    records = list(full)
+    return _prefer(frames.incidents_frame(records), rows) if records else rows
 
 
 def _horizon(stored: IncidentData, overlap: dt.timedelta) -> pd.Timestamp | None:
@@ -301,10 +312,10 @@ def _upsert(
     fresh: IncidentData,
     replaced: set[str],
     gone: set[str],
-    overlays: list[list[dict[str, Any]]],
+    listed: pd.DataFrame | None,
 ) -> IncidentData:
     """The stored frames with ``replaced`` incidents swapped for fresh rows, ``gone`` ones dropped, and
-    the incident rows refreshed from each batch of ``overlays`` in turn (listings, then full records)."""
+    the ``listed`` incident rows laid over the stored ones."""
     merged: dict[str, pd.DataFrame] = {}
     for name in FRAME_NAMES:
         old: pd.DataFrame = getattr(stored, name)
@@ -314,8 +325,7 @@ def _upsert(
         parts = [frame for frame in (keep, add) if not frame.empty]
         combined = pd.concat(parts, ignore_index=True) if parts else frames.empty_frame(name)
         merged[name] = _canonical(combined.astype(frames.SCHEMAS[name]), SORT_KEYS[name])
-    for records in overlays:
-        if records:
-            # Listed values win where the listing has them; columns only GetIncident fills keep stored values.
-            merged["incidents"] = _prefer(frames.incidents_frame(records), merged["incidents"])
+    if listed is not None:
+        # Listed values win where the listing has them; columns only GetIncident fills keep stored values.
+        merged["incidents"] = _prefer(listed, merged["incidents"])
     return IncidentData(**merged, errors=fresh.errors, fetched_at=fresh.fetched_at, selection=stored.selection)

@@ -37,7 +37,7 @@ import datetime as dt
 import enum
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -267,7 +267,7 @@ def _sync_locked(
         [fresh.errors, pd.DataFrame(refreshed.errors, columns=list(ERROR_SCHEMA)).astype(ERROR_SCHEMA)],
         ignore_index=True,
     )
-    data = _upsert(stored, fresh, replaced, changed_any - matched, _listed_rows(listed, refreshed.full.values()))
+    data = _upsert(stored, fresh, replaced, changed_any - matched, _listed_rows(listed, refreshed.full))
     data.errors = _canonical(errors, ["method"])
     data.fetched_at = fetched_at
     data.sync_report = SyncReport(
@@ -282,14 +282,12 @@ def _sync_locked(
     return data
 
 
-def _listed_rows(listed: list[dict[str, Any]], full: Iterable[dict[str, Any]]) -> pd.DataFrame | None:
-    """Incident rows of re-listed incidents, with the values of their ``GetIncident`` record where
-    one was fetched (that is where ``duration_seconds`` comes from)."""
+def _listed_rows(listed: list[dict[str, Any]], full: Mapping[str, dict[str, Any]]) -> pd.DataFrame | None:
+    """Incident rows of re-listed incidents, each listed record updated with its ``GetIncident``
+    record where one was fetched (that is where ``duration_seconds`` comes from)."""
     if not listed:
         return None
-    rows = frames.incidents_frame(listed)
-    records = list(full)
-    return _prefer(frames.incidents_frame(records), rows) if records else rows
+    return frames.incidents_frame([{**p, **full.get(str(p["incidentID"]), {})} for p in listed])
 
 
 def _horizon(stored: IncidentData, overlap: dt.timedelta) -> pd.Timestamp | None:

@@ -18,7 +18,8 @@ Which rows it refreshes
     Incidents still open are listed again whether or not they changed, and their incident rows take
     the listed values; ``duration_seconds``, which the server computes from its clock for open
     incidents and only ``GetIncident`` returns, is refreshed with one ``GetIncident`` per open,
-    unchanged incident. Their tasks, labels, assignments and activity rows are kept.
+    unchanged incident (if that call fails, a warning is logged and the previous value kept). Their
+    tasks, labels, assignments and activity rows are kept.
 
 What it cannot see
     Deletions: the API has no tombstones, so an incident deleted on the server stays in the store.
@@ -61,7 +62,7 @@ from .fetch import (
     fetch,
     wire_time,
 )
-from .store import ERROR_SCHEMA, FRAME_NAMES, IncidentData, read_store, store_lock, write_store
+from .store import FRAME_NAMES, IncidentData, read_store, store_lock, write_store
 
 logger = logging.getLogger("incident_analytics")
 
@@ -263,12 +264,15 @@ def _sync_locked(
     replaced = (matched - failed) | ((matched & failed) - stored_ids)
     relisted = {str(p["incidentID"]): p for p in [*open_now, *matching]}
     listed = [p for iid, p in relisted.items() if iid not in replaced and iid in stored_ids]
-    errors = pd.concat(
-        [fresh.errors, pd.DataFrame(refreshed.errors, columns=list(ERROR_SCHEMA)).astype(ERROR_SCHEMA)],
-        ignore_index=True,
-    )
+    if refreshed.errors:
+        # Not an incomplete incident (its rows are all there, its duration is one run old), so no row in
+        # errors: that would send the next horizon back to its modification, months ago for a long one.
+        logger.warning(
+            "sync: the duration of %d open incidents could not be refreshed (%s); it is kept from the last run",
+            len(refreshed.errors),
+            ", ".join(sorted(str(e["incident_id"]) for e in refreshed.errors)),
+        )
     data = _upsert(stored, fresh, replaced, changed_any - matched, _listed_rows(listed, refreshed.full))
-    data.errors = _canonical(errors, ["method"])
     data.fetched_at = fetched_at
     data.sync_report = SyncReport(
         "incremental",

@@ -406,3 +406,26 @@ def test_sync_of_a_store_written_by_version_1_continues_it(tmp_path: Path) -> No
     assert data.sync_report is not None and data.sync_report.kind == "incremental"
     assert "a task after the store was written" in set(data.tasks["text"])
     assert not list(store.glob("*.parquet")) and len(list(store.glob(f"{GENERATION_PREFIX}*"))) == 1
+
+
+def test_a_failed_duration_refresh_keeps_the_old_value_and_does_not_widen_the_next_sync(
+    tmp_path: Path, emu: Emulator, client: ia.IncidentClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = ServerClock(emu)
+    ids = sorted(non_drill_ids(emu), key=int)
+    client.incidents.update_status(ids[0], "active")
+    store = tmp_path / "store"
+    sync(client, store, progress=False)
+    client.incidents.add_label(ids[5], "sync-test")
+    before = sync(client, store, progress=False, overlap=dt.timedelta(0))
+    clock.advance()
+    emu.inject("500", method="IncidentsService.GetIncident", incident_id=ids[0], times=None)
+    try:
+        with caplog.at_level(logging.WARNING, logger="incident_analytics"):
+            later = sync(client, store, progress=False, overlap=dt.timedelta(0))
+    finally:
+        emu.clear_faults()
+    assert later.incomplete == [] and later.errors.empty
+    row = later.incidents.set_index("incident_id").loc[ids[0]]
+    assert row["duration_seconds"] == before.incidents.set_index("incident_id").loc[ids[0], "duration_seconds"]
+    assert f"could not be refreshed ({ids[0]})" in caplog.text

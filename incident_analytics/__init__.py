@@ -30,11 +30,13 @@ from .errors import (
     RequestTimeoutError,
     ResponseFormatError,
     ServerError,
+    StoreError,
     TimeoutError,
     TransportError,
 )
-from .fetch import fetch, sync
+from .fetch import fetch
 from .store import IncidentData
+from .sync import sync
 
 # A library adds no handlers of its own beyond silencing "no handler" warnings (logging HOWTO).
 logging.getLogger("incident_analytics").addHandler(logging.NullHandler())
@@ -57,6 +59,7 @@ __all__ = [
     "ResponseFormatError",
     "RetryPolicy",
     "ServerError",
+    "StoreError",
     "TimeoutError",
     "TransportError",
     "__version__",

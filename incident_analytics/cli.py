@@ -1,32 +1,76 @@
-"""The ``incident-analytics`` command: ``demo``, ``fetch``, ``sync`` and ``emulator``.
+"""The incident-analytics command: demo, fetch, sync and emulator.
 
-``demo`` needs no credentials: it starts the bundled emulator on loopback, fetches from it, prints a
-summary and writes a Parquet store. ``fetch`` and ``sync`` read ``GRAFANA_URL`` and
-``GRAFANA_SERVICE_ACCOUNT_TOKEN`` (or ``--url``; the token is never taken from the command line,
-where it would land in shell history and process lists).
+demo needs no credentials: it starts the bundled emulator on loopback, fetches from it, prints a
+summary and writes a Parquet store. fetch and sync read GRAFANA_URL and GRAFANA_SERVICE_ACCOUNT_TOKEN
+(or --url; the token is never taken from the command line, where it would land in shell history and
+process lists).
+
+Adding a subcommand: write ``_cmd_NAME(args, out) -> int`` and its ``_NAME_arguments(parser)``, and
+append one ``Command`` to ``COMMANDS``.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
+import re
 import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
+from urllib.parse import urlsplit
 
 import pandas as pd
 
 from ._version import __version__
 from .client import IncidentClient
+from .config import DEFAULT_PLUGIN_ID, TOKEN_ENV, URL_ENV, is_loopback_host
 from .emulator import Emulator
-from .errors import IncidentAnalyticsError
-from .fetch import fetch, sync
-from .store import IncidentData
+from .errors import ConfigurationError, IncidentAnalyticsError
+from .fetch import _check_concurrency, fetch, to_utc
+from .store import IncidentData, stored_selection
+from .sync import _selection_from, sync
+
+logger = logging.getLogger("incident_analytics")
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
+
+EXIT_CODES = f"""exit codes:
+  {EXIT_OK}    success
+  {EXIT_FAILED}    the API or the store failed (the message says which, and what to do)
+  {EXIT_USAGE}    bad arguments or configuration (missing URL or token, unusable --out)
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C)
+  {EXIT_BROKEN_PIPE}  the output pipe was closed (e.g. | head)"""
+
+ENVIRONMENT = f"""environment:
+  {URL_ENV}                     the stack URL, e.g. https://mystack.grafana.net (or --url)
+  {TOKEN_ENV}   a service-account token (Viewer is enough to read);
+                                  never taken from the command line"""
+
+
+class UsageError(Exception):
+    """A mistake in the command line or its environment; printed as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but an error is one line (no usage block), pointing to --help."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keep the epilog's line breaks (exit codes, environment)."""
 
 
 def _write(out: TextIO, text: str = "") -> None:
@@ -61,7 +105,111 @@ def _summary(data: IncidentData, out: TextIO) -> None:
         _write(out, f"\n{len(data.incomplete)} incidents are incomplete; see the errors frame.")
 
 
+# --------------------------------------------------------------------------------------------------
+# Checks made before anything is fetched, in the command line's own words.
+
+
+def _writable_folder(folder: Path, what: str) -> Path:
+    """Refuse a store folder that is a file or cannot be written, before a long fetch is wasted."""
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{what} {folder} is a file, not a folder: choose a folder for the store")
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"{what} {folder}: {existing} is a file, so the folder cannot be created")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{what} {folder}: no permission to write in {existing}")
+    return folder
+
+
+_ISO_8601 = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$")
+
+
+def _time_flag(flag: str) -> Callable[[str], str]:
+    """An ISO 8601 date or time (``01/02/2026`` is refused: is it January or February?)."""
+
+    def check(text: str) -> str:
+        try:
+            if not _ISO_8601.match(text.strip()):
+                raise ValueError(text)
+            to_utc(flag, text.strip())
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not an ISO 8601 date or time; use e.g. 2026-01-01 or 2026-01-01T09:30:00Z"
+            ) from None
+        return text.strip()
+
+    return check
+
+
+def _concurrency(text: str) -> int:
+    try:
+        return _check_concurrency(int(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1 to 64") from None
+
+
+# The library's messages name Python arguments; on the command line the flag or variable is meant.
+_CLI_WORDS = (
+    ("pass allow_insecure_http=True", "pass --allow-insecure-http"),
+    ("allow_insecure_http=True", "--allow-insecure-http"),
+    ("pass url=...", "pass --url"),
+    ("url=", "--url "),
+    ("pass token=... or set", "set"),
+    ("as token= or in", "in"),
+    ("plugin_id", "--plugin-id"),
+)
+
+
+def _in_cli_words(message: str) -> str:
+    for python, flag in _CLI_WORDS:
+        message = message.replace(python, flag)
+    return message
+
+
+def _client(args: argparse.Namespace) -> IncidentClient:
+    """The client, after checking URL and token here so that a mistake names the flag or variable."""
+    url = args.url or os.environ.get(URL_ENV, "")
+    if not url.strip():
+        raise UsageError(f"no Grafana URL: pass --url (e.g. https://mystack.grafana.net) or set {URL_ENV}")
+    if not os.environ.get(TOKEN_ENV, "").strip():
+        raise UsageError(f"no API token: set {TOKEN_ENV} to a Grafana service-account token (Viewer can read)")
+    parts = urlsplit(url.strip())
+    insecure = parts.scheme == "http" and parts.hostname and not is_loopback_host(parts.hostname)
+    if insecure and not args.allow_insecure_http:
+        raise UsageError(
+            f"refusing plain http:// for {parts.hostname}: the token would travel unencrypted. "
+            "Use https://, or pass --allow-insecure-http if you really mean it"
+        )
+    return IncidentClient(url, plugin_id=args.plugin_id, allow_insecure_http=args.allow_insecure_http)
+
+
+def _selection_given(args: argparse.Namespace) -> dict[str, Any]:
+    """The selection flags the user actually passed (sync takes the rest from the store)."""
+    given: dict[str, Any] = {}
+    for name in ("since", "until", "query"):
+        if getattr(args, name) is not None:
+            given[name] = getattr(args, name)
+    if args.include_drills:
+        given["include_drills"] = True
+    return given
+
+
+def _checked_selection(stored: dict[str, Any] | None, given: dict[str, Any]) -> None:
+    try:
+        _selection_from(stored or {}, given)
+    except (TypeError, ValueError) as exc:
+        message = str(exc).replace("since", "--since").replace("until", "--until")
+        raise UsageError(message) from None
+
+
+# --------------------------------------------------------------------------------------------------
+# The commands.
+
+
 def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
+    folder = _writable_folder(args.out, "--out")
     _write(out, f"Starting the bundled emulator with {args.incidents} seeded incidents (seed {args.seed})...")
     with Emulator(seed=args.seed, incidents=args.incidents, latency=args.latency) as emu:
         _write(out, f"Emulator listening on {emu.url}")
@@ -71,40 +219,39 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
             elapsed = time.perf_counter() - started
     _write(out, f"Fetched in {elapsed:.1f} s.\n")
     _summary(data, out)
-    folder = data.to_parquet(args.out)
-    _write(out, f"\nWrote the Parquet store to {folder.resolve()}")
+    _write(out, f"\nWrote the Parquet store to {data.to_parquet(folder).resolve()}")
     _write(out, "Read it back with: incident_analytics.IncidentData.read_parquet(...)")
-    return 0
-
-
-def _selection(args: argparse.Namespace) -> dict[str, Any]:
-    """The fetch/sync keyword arguments the two commands share."""
-    return {
-        "since": args.since,
-        "until": args.until,
-        "query": args.query,
-        "include_drills": args.include_drills,
-        "concurrency": args.concurrency,
-        "progress": not args.quiet,
-    }
+    return EXIT_OK
 
 
 def _cmd_fetch(args: argparse.Namespace, out: TextIO) -> int:
-    with IncidentClient(args.url, plugin_id=args.plugin_id) as client:
-        data = fetch(client, **_selection(args))
+    folder = _writable_folder(args.out, "--out")
+    given = _selection_given(args)
+    _checked_selection(None, given)
+    with _client(args) as client:
+        data = fetch(client, **given, concurrency=args.concurrency, progress=not args.quiet)
     _summary(data, out)
-    _write(out, f"\nWrote {data.to_parquet(args.out).resolve()}")
-    return 0
+    _write(out, f"\nWrote {data.to_parquet(folder).resolve()}")
+    return EXIT_OK
 
 
 def _cmd_sync(args: argparse.Namespace, out: TextIO) -> int:
-    with IncidentClient(args.url, plugin_id=args.plugin_id) as client:
-        data = sync(client, args.store, **_selection(args))
+    folder = _writable_folder(args.store, "the store")
+    given = _selection_given(args)
+    _checked_selection(stored_selection(folder), given)
+    with _client(args) as client:
+        data = sync(client, folder, **given, concurrency=args.concurrency, progress=not args.quiet)
+    _write(out, str(data.sync_report))
     _summary(data, out)
-    return 0
+    return EXIT_OK
 
 
 def _cmd_emulator(args: argparse.Namespace, out: TextIO) -> int:
+    if not is_loopback_host(args.host) and not args.allow_remote:
+        raise UsageError(
+            f"--host {args.host} is not a loopback address: the emulator accepts writes from anyone who can "
+            "reach it; pass --allow-remote to serve it beyond this machine"
+        )
     emu = Emulator(
         seed=args.seed,
         incidents=args.incidents,
@@ -113,93 +260,194 @@ def _cmd_emulator(args: argparse.Namespace, out: TextIO) -> int:
         latency=args.latency,
         token=args.token,
     )
+    try:
+        emu.start()
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise UsageError(
+                f"port {args.port} on {args.host} is taken: choose another with --port (0 picks a free one)"
+            ) from None
+        raise UsageError(f"cannot serve on {args.host}:{args.port}: {exc.strerror or exc}") from None
     # A dedicated server process: switch threads sooner than the default 5 ms, so that one busy handler
     # thread does not hold up the others' answers (a real server has no GIL to queue behind).
     sys.setswitchinterval(0.0005)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    emu.start()
     try:
         _write(out, f"Grafana Incident API emulator on {emu.url} ({args.incidents} incidents, seed {args.seed})")
+        _write(out, f"API base URL: {emu.api_url}")
         _write(out, "Point a client at it with:")
-        _write(out, f"  export GRAFANA_URL={emu.url}")
+        _write(out, f"  export {URL_ENV}={emu.url}")
         # The emulator's own throwaway token; the user needs it to connect.
-        _write(out, f"  export GRAFANA_SERVICE_ACCOUNT_TOKEN={emu.token}")
+        _write(out, f"  export {TOKEN_ENV}={emu.token}")
         _write(out, "Press Ctrl-C to stop.")
         stop.wait()
     finally:
         emu.stop()
-    return 0
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------------------------------
+# The arguments of each command.
+
+
+def _target_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--url", help=f"stack URL (default: ${URL_ENV}); the token comes from ${TOKEN_ENV}")
+    p.add_argument(
+        "--plugin-id",
+        default=DEFAULT_PLUGIN_ID,
+        help="grafana-irm-app, or grafana-incident-app on older stacks (default: %(default)s)",
+    )
+    p.add_argument(
+        "--allow-insecure-http",
+        action="store_true",
+        help="allow a plain http:// URL that is not loopback (the token travels unencrypted; default: refused)",
+    )
+
+
+def _selection_arguments(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument(
+        "--since", type=_time_flag("since"), help=f"declared at or after this UTC date/time, e.g. 2026-01-01 {default}"
+    )
+    p.add_argument("--until", type=_time_flag("until"), help=f"declared before this UTC date/time {default}")
+    p.add_argument("--query", help=f'a Grafana queryString, e.g. "severity:critical label:security" {default}')
+    p.add_argument("--include-drills", action="store_true", help=f"keep drills {default.replace('none', 'no')}")
+    p.add_argument(
+        "--concurrency", type=_concurrency, default=8, help="per-incident calls in flight, 1-64 (default: %(default)s)"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bars (default: bars on stderr)")
+
+
+def _demo_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--incidents", type=int, default=400, help="seeded incidents (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the generated data (default: %(default)s)")
+    p.add_argument(
+        "--latency", type=float, default=0.0, help="seconds added to each emulator response (default: %(default)s)"
+    )
+    p.add_argument("--since", type=_time_flag("since"), help="declared at or after this UTC date (default: all)")
+    p.add_argument(
+        "--concurrency", type=_concurrency, default=8, help="per-incident calls in flight, 1-64 (default: %(default)s)"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bars (default: bars on stderr)")
+    p.add_argument(
+        "--out", type=Path, default=Path("out/demo-store"), help="folder for the Parquet store (default: %(default)s)"
+    )
+
+
+def _fetch_arguments(p: argparse.ArgumentParser) -> None:
+    _target_arguments(p)
+    _selection_arguments(p, "(default: none)")
+    p.add_argument("--out", type=Path, required=True, help="folder for the Parquet store (required)")
+
+
+def _sync_arguments(p: argparse.ArgumentParser) -> None:
+    _target_arguments(p)
+    _selection_arguments(p, "(default: as stored; a change means a full refetch)")
+    p.add_argument("store", type=Path, help="the store folder (created on first use)")
+
+
+def _emulator_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s, loopback)")
+    p.add_argument(
+        "--allow-remote", action="store_true", help="allow a --host that is not loopback (default: loopback only)"
+    )
+    p.add_argument("--port", type=int, default=8080, help="port to listen on, 0 for a free one (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the generated data (default: %(default)s)")
+    p.add_argument("--incidents", type=int, default=300, help="seeded incidents (default: %(default)s)")
+    p.add_argument("--latency", type=float, default=0.0, help="seconds added to each response (default: %(default)s)")
+    p.add_argument("--token", default=None, help="accept this token (default: a random one, printed)")
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: its name, one-line help, arguments, and the function that runs it."""
+
+    name: str
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace, TextIO], int]
+    epilog: str = ""
+
+
+COMMANDS: list[Command] = [
+    Command(
+        "demo", "fetch from the bundled emulator and summarise (no credentials needed)", _demo_arguments, _cmd_demo
+    ),
+    Command("fetch", "fetch incidents from a stack into a Parquet store", _fetch_arguments, _cmd_fetch, ENVIRONMENT),
+    Command(
+        "sync",
+        "bring a Parquet store up to date, fetching only what changed (keeps the store's selection)",
+        _sync_arguments,
+        _cmd_sync,
+        ENVIRONMENT,
+    ),
+    Command(
+        "emulator", "serve the bundled Grafana Incident API emulator on loopback", _emulator_arguments, _cmd_emulator
+    ),
+]
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="incident-analytics", description=__doc__.split("\n\n")[0])
+    description = (__doc__ or "").split("\n\n")[0]
+    parser = _Parser(prog="incident-analytics", description=description, epilog=EXIT_CODES, formatter_class=_Formatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv for every request)")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    def selection(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--since", help="declared at or after this date/time (UTC), e.g. 2026-01-01")
-        p.add_argument("--until", help="declared before this date/time (UTC)")
-        p.add_argument("--query", help='a Grafana queryString, e.g. "severity:critical label:security"')
-        p.add_argument("--include-drills", action="store_true", help="keep drills (excluded by default)")
-        p.add_argument("--concurrency", type=int, default=8, help="per-incident calls in flight (default 8)")
-        p.add_argument("--quiet", action="store_true", help="no progress bars")
-
-    def target(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--url", help="stack URL (default: $GRAFANA_URL); the token comes from the environment")
-        p.add_argument("--plugin-id", default="grafana-irm-app", help="grafana-irm-app or grafana-incident-app")
-
-    demo = sub.add_parser("demo", help="fetch from the bundled emulator and summarise (no credentials needed)")
-    demo.add_argument("--incidents", type=int, default=400, help="seeded incidents (default 400)")
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--latency", type=float, default=0.0, help="seconds added to each emulator response")
-    demo.add_argument("--since", help="declared at or after this date (UTC)")
-    demo.add_argument("--concurrency", type=int, default=8)
-    demo.add_argument("--quiet", action="store_true", help="no progress bars")
-    demo.add_argument("--out", type=Path, default=Path("out/demo-store"), help="where to write the Parquet store")
-    demo.set_defaults(run=_cmd_demo)
-
-    fetch_cmd = sub.add_parser("fetch", help="fetch incidents from a stack into a Parquet store")
-    target(fetch_cmd)
-    selection(fetch_cmd)
-    fetch_cmd.add_argument("--out", type=Path, required=True, help="folder for the Parquet store")
-    fetch_cmd.set_defaults(run=_cmd_fetch)
-
-    sync_cmd = sub.add_parser("sync", help="bring a Parquet store up to date, fetching only what changed")
-    target(sync_cmd)
-    selection(sync_cmd)
-    sync_cmd.add_argument("store", type=Path, help="the store folder (created on first use)")
-    sync_cmd.set_defaults(run=_cmd_sync)
-
-    emu = sub.add_parser("emulator", help="serve the bundled Grafana Incident API emulator on loopback")
-    emu.add_argument("--host", default="127.0.0.1")
-    emu.add_argument("--port", type=int, default=8080)
-    emu.add_argument("--seed", type=int, default=0)
-    emu.add_argument("--incidents", type=int, default=300)
-    emu.add_argument("--latency", type=float, default=0.0, help="seconds added to each response")
-    emu.add_argument("--token", default=None, help="accept this token (default: a random one, printed)")
-    emu.set_defaults(run=_cmd_emulator)
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log a summary per phase (-vv: every request) (default: warnings only)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for command in COMMANDS:
+        p = sub.add_parser(
+            command.name,
+            help=command.help,
+            description=command.help,
+            epilog="\n\n".join(part for part in (command.epilog, EXIT_CODES) if part),
+            formatter_class=_Formatter,
+        )
+        command.arguments(p)
+        p.set_defaults(run=command.run)
     return parser
 
 
+def _configure_logging(verbose: int) -> None:
+    """-v: the package's INFO lines (a summary per phase); -vv: DEBUG, one line per request.
+
+    Only the package's logger is raised: httpx logs every request at INFO, which -v must not show.
+    """
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if verbose:
+        logger.setLevel(logging.INFO if verbose == 1 else logging.DEBUG)
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
-    """Run the command line; returns the exit status."""
+    """Run the command line; returns the exit status (see ``EXIT_CODES``)."""
     args = _parser().parse_args(argv)
-    level = logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _configure_logging(args.verbose)
     stream = out or sys.stdout
     try:
         return int(args.run(args, stream))
     except BrokenPipeError:
         # The reader went away (e.g. `| head`): stop quietly, as command-line tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
-    except (IncidentAnalyticsError, ValueError, TypeError) as exc:
-        logging.getLogger("incident_analytics").error("%s", exc)
+        return EXIT_BROKEN_PIPE
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted (Ctrl-C)\n")
+        return EXIT_INTERRUPTED
+    except UsageError as exc:
         sys.stderr.write(f"error: {exc}\n")
-        return 2
+        return EXIT_USAGE
+    except ConfigurationError as exc:
+        sys.stderr.write(f"error: {_in_cli_words(str(exc))}\n")
+        return EXIT_USAGE
+    except IncidentAnalyticsError as exc:
+        # The package's own errors are expected failures with a message that says what to do. Anything
+        # else is a bug and keeps its traceback.
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":  # pragma: no cover

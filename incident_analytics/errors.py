@@ -34,6 +34,12 @@ class ConfigurationError(IncidentAnalyticsError, ValueError):
     """The client cannot be built: a URL or token is missing, or the URL is unsafe."""
 
 
+class StoreError(IncidentAnalyticsError):
+    """A Parquet store cannot be read or written: a damaged ``meta.json`` or Parquet file, a store
+    from a newer version, or a store path that is a file. The message names the file and the remedy
+    (usually ``incident-analytics fetch --out FOLDER`` again)."""
+
+
 class IncidentAPIError(IncidentAnalyticsError):
     """An RPC call failed.
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from . import frames
 from .client import IncidentClient
 from .errors import IncidentAPIError, ResponseFormatError
 from .rpc import QUERY_PREVIEWS as QUERY
-from .store import ERROR_SCHEMA, IncidentData, read_store, store_lock, write_store
+from .store import ERROR_SCHEMA, IncidentData
 
 logger = logging.getLogger("incident_analytics")
 
@@ -410,158 +409,3 @@ def fetch(
         len(data.errors),
     )
     return data
-
-
-def sync(
-    client: IncidentClient,
-    store_dir: str | os.PathLike[str],
-    *,
-    since: TimeLike = None,
-    until: TimeLike = None,
-    query: str | None = None,
-    include_drills: bool = False,
-    concurrency: int = 8,
-    progress: bool = True,
-    overlap: dt.timedelta = dt.timedelta(minutes=5),
-) -> IncidentData:
-    """Bring the Parquet store in ``store_dir`` up to date, fetching only what changed.
-
-    The first run is a full ``fetch``. Later runs list incidents ordered by ``modifiedTime`` (newest
-    first) and stop at the previous run's newest modification minus ``overlap``; those incidents are
-    fetched again in full and replace their old rows. Every still-open incident is re-listed too.
-    Incidents that no longer match the selection (e.g. marked as a drill) leave the store; incidents
-    whose calls failed keep their old rows and are retried on the next run. Deletions on the server
-    are not seen (the API has no tombstones): run a full ``fetch`` to drop them.
-    """
-    selection = Selection.of(since, until, query, include_drills)
-    workers = _check_concurrency(concurrency)
-    with store_lock(store_dir):
-        return _sync_locked(client, store_dir, selection, workers, progress, overlap)
-
-
-def _sync_locked(
-    client: IncidentClient,
-    store_dir: str | os.PathLike[str],
-    selection: Selection,
-    workers: int,
-    progress: bool,
-    overlap: dt.timedelta,
-) -> IncidentData:
-    stored = read_store(store_dir)
-    if stored is None or stored.selection != selection.to_meta():
-        if stored is not None:
-            logger.info("the store in %s was made for another selection; fetching everything again", store_dir)
-        data = fetch(
-            client,
-            since=selection.since,
-            until=selection.until,
-            query=selection.query,
-            include_drills=selection.include_drills,
-            concurrency=workers,
-            progress=progress,
-        )
-        write_store(data, store_dir)
-        return data
-
-    bars = _Progress(progress)
-    fetched_at = pd.Timestamp.now(tz="UTC")
-    horizon = _horizon(stored, overlap)
-    try:
-
-        def older(record: dict[str, Any]) -> bool:
-            stamp = wire_time(record.get("modifiedTime"))
-            return horizon is not None and stamp is not None and stamp < horizon
-
-        # Everything modified since the horizon, whatever the selection: an incident that changed and
-        # no longer matches (say it became a drill) must leave the store. The listings run side by side.
-        with ThreadPoolExecutor(max_workers=3, thread_name_prefix="incident-sync") as pool:
-            changed_job = pool.submit(
-                _list,
-                client,
-                Selection(include_drills=True),
-                bars,
-                query="",
-                order_field="modifiedTime",
-                stop=older,
-                phase="changed",
-            )
-            # Without a query string of the caller's, the selection (drills, dates) is checked here.
-            matching_job = (
-                pool.submit(_list, client, selection, bars, order_field="modifiedTime", stop=older, phase="matching")
-                if selection.query
-                else None
-            )
-            open_job = pool.submit(
-                _list,
-                client,
-                selection,
-                bars,
-                query=f"{selection.query_string()} status:active".strip(),
-                phase="open",
-            )
-            changed = changed_job.result()
-            matching = matching_job.result() if matching_job else [r for r in changed if selection.admits(r)]
-            open_now = open_job.result()
-        changed_any = {str(r["incidentID"]) for r in changed}
-        collected = _run_jobs(client, matching, frozenset(INCLUDE_ALL), workers, bars, strict=False)
-    finally:
-        bars.close()
-
-    fresh = build_data(matching, collected, frozenset(INCLUDE_ALL), fetched_at, selection)
-    matched = {str(p["incidentID"]) for p in matching}
-    failed = collected.failed_ids()
-    stored_ids = set(stored.incidents["incident_id"].astype(str))
-    # Fresh rows replace stored ones, except where a call failed and older rows exist: a failed call
-    # must not erase what an earlier run fetched. Those keep their rows, refreshed from the listing.
-    replaced = (matched - failed) | ((matched & failed) - stored_ids)
-    relisted = {str(p["incidentID"]): p for p in [*open_now, *matching]}
-    overlay = {iid: p for iid, p in relisted.items() if iid not in replaced and iid in stored_ids}
-    data = _upsert(stored, fresh, replaced, changed_any - matched, overlay, fetched_at)
-    write_store(data, store_dir)
-    logger.info(
-        "synced %d changed incidents (%d with errors, %d left the selection)",
-        len(matched),
-        len(failed),
-        len(changed_any - matched),
-    )
-    return data
-
-
-def _horizon(stored: IncidentData, overlap: dt.timedelta) -> pd.Timestamp | None:
-    """How far back the change listing must go: the newest stored modification, or the oldest
-    modification of an incident whose calls failed last time (so it is fetched again), minus overlap.
-
-    The server's own ``modifiedTime`` is the clock here, never the local one.
-    """
-    modified = stored.incidents.set_index("incident_id")["modified_time"]
-    candidates = [modified.max()]
-    failed = stored.errors["incident_id"].dropna().astype(str)
-    if len(failed):
-        candidates.append(modified.reindex(failed.unique()).min())
-    valid = [c for c in candidates if not pd.isna(c)]
-    return min(valid) - pd.Timedelta(overlap) if valid else None
-
-
-def _upsert(
-    stored: IncidentData,
-    fresh: IncidentData,
-    replaced: set[str],
-    gone: set[str],
-    overlay: Mapping[str, dict[str, Any]],
-    fetched_at: pd.Timestamp,
-) -> IncidentData:
-    """The stored frames with ``replaced`` incidents swapped for fresh rows, ``gone`` ones dropped, and
-    the preview-level columns of ``overlay`` incidents refreshed from their listing."""
-    merged: dict[str, pd.DataFrame] = {}
-    for name in SORT_KEYS:
-        old: pd.DataFrame = getattr(stored, name)
-        new: pd.DataFrame = getattr(fresh, name)
-        keep = old[~old["incident_id"].astype(str).isin(replaced | gone)]
-        add = new[new["incident_id"].astype(str).isin(replaced)]
-        parts = [frame for frame in (keep, add) if not frame.empty]
-        combined = pd.concat(parts, ignore_index=True) if parts else frames.empty_frame(name)
-        merged[name] = _canonical(combined.astype(frames.SCHEMAS[name]), SORT_KEYS[name])
-    if overlay:
-        # Listed values win where the listing has them; columns only GetIncident fills keep stored values.
-        merged["incidents"] = _prefer(frames.incidents_frame(list(overlay.values())), merged["incidents"])
-    return IncidentData(**merged, errors=fresh.errors, fetched_at=fetched_at, selection=stored.selection)

@@ -1,7 +1,22 @@
 """``IncidentData``, the five frames (plus errors) a fetch produces, and their Parquet store.
 
-A store is a folder: one Parquet file per frame and ``meta.json`` (when it was fetched, for which
-selection). Reading applies the declared schemas again, so dtypes survive the round trip.
+A store is a folder holding one *generation* per write and a manifest that names the current one::
+
+    store/
+      meta.json                      the manifest, replaced in one rename as a write's last step
+      generation-20261130T054501-1f3a9c2e/
+        incidents.parquet  tasks.parquet  labels.parquet  assignments.parquet  activity.parquet
+        errors.parquet
+      .lock                          taken by writers (``store_lock``)
+
+A write puts every file of the new generation in a new folder, flushes it to disk, and only then
+replaces ``meta.json``; older generations are removed afterwards. A crash at any point leaves the
+previous manifest naming a complete generation, so a reader (and the next ``sync``) sees either the
+old store or the new one, never a mix. Stores written before generations (``meta.json`` of store
+version 1 beside the Parquet files) are read as they are and become a generation on their next write.
+
+Reading applies the declared schemas again, so dtypes survive the round trip, and a column that a
+later version added (and an older store therefore lacks) is filled with missing values.
 """
 
 from __future__ import annotations
@@ -9,16 +24,24 @@ from __future__ import annotations
 import contextlib
 import html
 import json
+import logging
 import os
-import tempfile
+import secrets
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from . import frames
+from .errors import StoreError
+
+if TYPE_CHECKING:
+    from .sync import SyncReport
+
+logger = logging.getLogger("incident_analytics")
 
 FRAME_NAMES = ("incidents", "tasks", "labels", "assignments", "activity")
 ERROR_SCHEMA: dict[str, Any] = {
@@ -29,7 +52,14 @@ ERROR_SCHEMA: dict[str, Any] = {
     "message": pd.StringDtype("pyarrow"),
 }
 META_FILE = "meta.json"
-STORE_VERSION = 1
+LOCK_FILE = ".lock"
+STORE_VERSION = 2
+"""The layout ``to_parquet`` writes, recorded as ``version`` in ``meta.json``. 1: the Parquet files
+beside ``meta.json`` (read, never written); 2: generations named by the manifest."""
+GENERATION_PREFIX = "generation-"
+STORE_FILES = (*FRAME_NAMES, "errors")
+# Columns no row can be without; any other column a store lacks is filled with missing values.
+_REQUIRED_COLUMNS = frozenset({"incident_id"})
 
 
 def empty_errors() -> pd.DataFrame:
@@ -57,6 +87,8 @@ class IncidentData:
     errors: pd.DataFrame = field(default_factory=empty_errors)
     fetched_at: pd.Timestamp | None = None
     selection: dict[str, Any] = field(default_factory=dict)
+    sync_report: SyncReport | None = field(default=None, init=False, compare=False)
+    """What the ``sync`` that returned this data did (None for a fetch or a read); not stored."""
 
     @property
     def incomplete(self) -> list[str]:
@@ -66,42 +98,33 @@ class IncidentData:
     def to_parquet(self, directory: str | os.PathLike[str]) -> Path:
         """Write every frame and ``meta.json`` into ``directory`` (created if needed); returns it.
 
-        Each file is written to a temporary name first and then renamed, so an interrupted write
-        never leaves a half-written store behind.
+        The write is atomic as a whole: the files go into a new generation folder and ``meta.json``,
+        replaced last in one rename, switches to it. A crash leaves the previous store readable and
+        unchanged. Writers of one store take turns (``store_lock``).
+
+        >>> data.to_parquet("incidents-store/")  # doctest: +SKIP
+        >>> ia.IncidentData.read_parquet("incidents-store/")  # doctest: +SKIP
         """
-        folder = Path(directory)
-        folder.mkdir(parents=True, exist_ok=True)
-        for name in (*FRAME_NAMES, "errors"):
-            _atomic_write(
-                folder / f"{name}.parquet",
-                lambda path, n=name: getattr(self, n).to_parquet(path, index=False),
-            )
-        meta = {
-            "version": STORE_VERSION,
-            "fetched_at": None if self.fetched_at is None else self.fetched_at.isoformat(),
-            "selection": self.selection,
-        }
-        _atomic_write(folder / META_FILE, lambda path: Path(path).write_text(json.dumps(meta, indent=2)))
-        return folder
+        with store_lock(directory):
+            return write_store(self, directory)
 
     @classmethod
     def read_parquet(cls, directory: str | os.PathLike[str]) -> IncidentData:
-        """Read a store written by ``to_parquet``; dtypes are restored from the declared schemas."""
+        """Read a store written by ``to_parquet`` (or ``sync``); dtypes are restored from the schemas.
+
+        Only the generation ``meta.json`` names is read, so a write in progress (or one that crashed)
+        is invisible. Columns added to the schemas since the store was written are filled with
+        missing values.
+
+        Raises:
+            FileNotFoundError: ``directory`` holds no store.
+            StoreError: the store is damaged (unreadable ``meta.json`` or Parquet file) or was
+                written by a newer version of incident_analytics.
+        """
         folder = Path(directory)
-        if not (folder / META_FILE).exists():
+        if not (folder / META_FILE).is_file():
             raise FileNotFoundError(f"{folder} is not an incident_analytics store (no {META_FILE})")
-        meta = json.loads((folder / META_FILE).read_text())
-        if meta.get("version") != STORE_VERSION:
-            raise ValueError(f"{folder}: store version {meta.get('version')!r} is not {STORE_VERSION}")
-        loaded = {name: _read(folder / f"{name}.parquet", frames.SCHEMAS[name]) for name in FRAME_NAMES}
-        errors = _read(folder / "errors.parquet", ERROR_SCHEMA)
-        fetched = meta.get("fetched_at")
-        return cls(
-            **loaded,
-            errors=errors,
-            fetched_at=None if fetched is None else pd.Timestamp(fetched),
-            selection=meta.get("selection") or {},
-        )
+        return _read_current(folder)
 
     def summary(self) -> dict[str, Any]:
         """Counts and the declared-time range, the numbers the reprs show."""
@@ -160,41 +183,180 @@ class IncidentData:
         return f"<div><strong>IncidentData</strong><table>{body}</table></div>"
 
 
-def _atomic_write(path: Path, write: Any) -> None:
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
+def _damaged(path: Path, problem: str, folder: Path) -> StoreError:
+    return StoreError(
+        f"{path}: {problem}; the store cannot be read. Write it again with "
+        f"`incident-analytics fetch --out {folder}` (or `ia.fetch(...).to_parquet(...)`)"
+    )
+
+
+def _read_meta(folder: Path) -> tuple[str, dict[str, Any]]:
+    """The manifest's text and content, checked: a JSON object of a store version this code reads."""
+    path = folder / META_FILE
     try:
-        write(temp)
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.unlink(temp)
+        text = path.read_text(encoding="utf-8")
+        meta = json.loads(text)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise _damaged(path, f"not valid JSON ({exc})", folder) from None
+    if not isinstance(meta, dict):
+        raise _damaged(path, "not a JSON object", folder)
+    version = meta.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise _damaged(path, f"no valid store version (got {version!r})", folder)
+    if version > STORE_VERSION:
+        raise StoreError(
+            f"{path}: store version {version} was written by a newer incident_analytics; this one reads "
+            f"versions up to {STORE_VERSION}. Upgrade incident_analytics, or fetch into a new folder "
+            f"with `incident-analytics fetch --out NEW_FOLDER`"
+        )
+    if version >= 2 and not (
+        isinstance(meta.get("generation"), str) and meta["generation"].startswith(GENERATION_PREFIX)
+    ):
+        raise _damaged(path, f"no valid generation (got {meta.get('generation')!r})", folder)
+    return text, meta
 
 
-def _read(path: Path, schema: dict[str, str]) -> pd.DataFrame:
-    frame = pd.read_parquet(path)
+def _read_current(folder: Path) -> IncidentData:
+    """The store named by the manifest. If a writer replaces it while we read (and removes the files
+    we were about to open), read the new one instead: either store, never a mix."""
+    for _attempt in range(100):
+        text, meta = _read_meta(folder)
+        try:
+            return _read_files(folder, meta)
+        except FileNotFoundError as exc:
+            try:
+                moved_on = (folder / META_FILE).read_text(encoding="utf-8") != text
+            except OSError:
+                moved_on = True
+            if not moved_on:
+                raise _damaged(Path(exc.filename or folder), "missing", folder) from None
+    raise StoreError(f"{folder}: the store kept changing while it was read; try again")
+
+
+def _read_files(folder: Path, meta: dict[str, Any]) -> IncidentData:
+    where = folder / meta["generation"] if meta["version"] >= 2 else folder
+    rows: dict[str, Any] = meta["rows"] if isinstance(meta.get("rows"), dict) else {}
+    schemas = {**frames.SCHEMAS, "errors": ERROR_SCHEMA}
+    loaded = {name: _read(where / f"{name}.parquet", schemas[name], folder, rows.get(name)) for name in STORE_FILES}
+    fetched = meta.get("fetched_at")
+    try:
+        stamp = None if fetched is None else pd.Timestamp(fetched)
+    except (TypeError, ValueError):
+        raise _damaged(folder / META_FILE, f"fetched_at {fetched!r} is not a time", folder) from None
+    selection = meta.get("selection") or {}
+    if not isinstance(selection, dict):
+        raise _damaged(folder / META_FILE, "selection is not a JSON object", folder)
+    return IncidentData(**loaded, fetched_at=stamp, selection=selection)
+
+
+def _read(path: Path, schema: dict[str, Any], folder: Path, expected_rows: object = None) -> pd.DataFrame:
+    """One Parquet file with the declared columns and dtypes; columns it lacks are filled with NA."""
+    try:
+        frame = pd.read_parquet(path)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # pyarrow raises several types for a truncated or foreign file
+        raise _damaged(path, f"not a readable Parquet file ({type(exc).__name__}: {exc})", folder) from None
+    if isinstance(expected_rows, int) and len(frame) != expected_rows:
+        raise _damaged(path, f"{len(frame)} rows where the manifest promises {expected_rows}", folder)
     missing = [c for c in schema if c not in frame.columns]
+    required = [c for c in missing if c in _REQUIRED_COLUMNS]
+    if required:
+        raise _damaged(path, f"lacks the required columns {required}", folder)
     if missing:
-        raise ValueError(f"{path} lacks columns {missing}; was it written by another version?")
-    return frame[list(schema)].astype(schema)
+        # Written before these columns existed: they were not fetched, so they are missing values.
+        logger.info("%s lacks columns %s (written by an older version); they are left empty", path, missing)
+        for column in missing:
+            frame[column] = pd.Series(index=frame.index, dtype=schema[column])
+    frame = frame[list(schema)]
+    # Parquet keeps pandas dtypes; convert only what differs (a cast of every column costs time).
+    differ = {c: t for c, t in schema.items() if frame[c].dtype != pd.api.types.pandas_dtype(t)}
+    try:
+        return frame.astype(differ) if differ else frame
+    except (TypeError, ValueError) as exc:
+        raise _damaged(path, f"a column does not have its declared type ({exc})", folder) from None
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file (or a folder's entries) to disk, so a crash cannot reorder the writes."""
+    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) if path.is_dir() else os.O_RDONLY
+    try:
+        fd = os.open(path, flags)
+    except OSError:  # pragma: no cover - folders cannot be opened on Windows
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - some file systems refuse fsync on folders
+        pass
+    finally:
+        os.close(fd)
+
+
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise StoreError(f"{folder} is a file, not a folder: choose another store folder") from None
+
+
+def _write_generation(data: IncidentData, folder: Path) -> Path:
+    """Every file of ``data`` in a new generation folder, flushed to disk; returns the folder."""
+    stamp = pd.Timestamp.now(tz="UTC").strftime("%Y%m%dT%H%M%S")
+    generation = folder / f"{GENERATION_PREFIX}{stamp}-{secrets.token_hex(4)}"
+    generation.mkdir()
+    for name in STORE_FILES:
+        path = generation / f"{name}.parquet"
+        getattr(data, name).to_parquet(path, index=False)
+        _fsync(path)
+    _fsync(generation)
+    return generation
+
+
+def _switch(folder: Path, meta: dict[str, Any]) -> None:
+    """Replace the manifest in one rename: the moment the new generation becomes the store."""
+    temp = folder / f".{META_FILE}.{secrets.token_hex(4)}.tmp"
+    try:
+        with open(temp, "w", encoding="utf-8") as handle:
+            json.dump(meta, handle, indent=2)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, folder / META_FILE)
+    finally:
+        if temp.exists():
+            temp.unlink()
+    _fsync(folder)
+
+
+def _clean(folder: Path, keep: str) -> None:
+    """Remove what no manifest names any more: older (or crashed) generations, the files of a
+    version 1 store, and temporary files of interrupted writes."""
+    legacy = {f"{name}.parquet" for name in STORE_FILES}
+    for entry in folder.iterdir():
+        name = entry.name
+        if entry.is_dir() and name.startswith(GENERATION_PREFIX) and name != keep:
+            shutil.rmtree(entry, ignore_errors=True)
+        elif entry.is_file() and (name in legacy or (name.startswith(".") and name.endswith(".tmp"))):
+            with contextlib.suppress(FileNotFoundError):
+                entry.unlink()
 
 
 @contextlib.contextmanager
 def store_lock(directory: str | os.PathLike[str]) -> Iterator[None]:
-    """Hold an exclusive lock on the store in ``directory`` (created if needed) while syncing it.
+    """Hold an exclusive lock on the store in ``directory`` (created if needed) while writing it.
 
-    Two syncs of one store at once would each write their own frames, and the files could end up
-    from different runs. The second one waits instead. (Advisory ``flock``; where the platform has
-    none, no lock is taken.)
+    Two syncs of one store at once would each compute changes from the same old store, and the
+    later write would drop the earlier one's; a write would also remove the other's generation. The
+    second one waits instead. Not reentrant: ``write_store`` inside it, not ``to_parquet``.
+    (Advisory ``flock``; where the platform has none, no lock is taken.)
     """
     folder = Path(directory)
-    folder.mkdir(parents=True, exist_ok=True)
+    _make_folder(folder)
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not on Linux or macOS
         yield
         return
-    with open(folder / ".lock", "w") as handle:
+    with open(folder / LOCK_FILE, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -203,12 +365,51 @@ def store_lock(directory: str | os.PathLike[str]) -> Iterator[None]:
 
 
 def read_store(directory: str | os.PathLike[str]) -> IncidentData | None:
-    """The store in ``directory``, or None if there is none yet."""
-    if not (Path(directory) / META_FILE).exists():
+    """The store in ``directory``, or None if there is none yet (no folder, or no ``meta.json``)."""
+    folder = Path(directory)
+    if folder.exists() and not folder.is_dir():
+        raise StoreError(f"{folder} is a file, not a folder: choose another store folder")
+    if not (folder / META_FILE).exists():
         return None
-    return IncidentData.read_parquet(directory)
+    return _read_current(folder)
+
+
+def stored_selection(directory: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The selection the store in ``directory`` was fetched for (from ``meta.json`` only), or None
+    if there is no store yet."""
+    folder = Path(directory)
+    if not (folder / META_FILE).is_file():
+        return None
+    selection = _read_meta(folder)[1].get("selection") or {}
+    if not isinstance(selection, dict):
+        raise _damaged(folder / META_FILE, "selection is not a JSON object", folder)
+    return selection
 
 
 def write_store(data: IncidentData, directory: str | os.PathLike[str]) -> Path:
-    """Write ``data`` as the store in ``directory``."""
-    return data.to_parquet(directory)
+    """Write ``data`` as the store in ``directory``, atomically; the caller holds ``store_lock``.
+
+    Steps: a new generation folder with every file, flushed; the manifest ``meta.json`` replaced in
+    one rename; then older generations removed.
+    """
+    folder = Path(directory)
+    _make_folder(folder)
+    try:
+        generation = _write_generation(data, folder)
+    except OSError as exc:
+        # The previous store is untouched; the partial generation is removed by the next write.
+        raise StoreError(
+            f"{folder}: cannot write the store ({exc.strerror or exc}); the previous one is unchanged"
+        ) from exc
+    meta = {
+        "version": STORE_VERSION,
+        "generation": generation.name,
+        "files": {name: f"{name}.parquet" for name in STORE_FILES},
+        "rows": {name: len(getattr(data, name)) for name in STORE_FILES},
+        "fetched_at": None if data.fetched_at is None else data.fetched_at.isoformat(),
+        "selection": data.selection,
+    }
+    _switch(folder, meta)
+    _clean(folder, keep=generation.name)
+    logger.info("wrote the store %s: %d incidents, generation %s", folder, len(data.incidents), generation.name)
+    return folder

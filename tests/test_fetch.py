@@ -1,9 +1,7 @@
-"""fetch and sync against the emulator on loopback: completeness, selection, failures, the store."""
+"""fetch against the emulator on loopback: completeness, selection, failures, the Parquet round trip."""
 
 from __future__ import annotations
 
-import datetime as dt
-import random
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +12,7 @@ from pandas.testing import assert_frame_equal
 import incident_analytics as ia
 from incident_analytics import frames
 from incident_analytics.emulator import Emulator
-from incident_analytics.fetch import fetch, sync
+from incident_analytics.fetch import fetch
 from incident_analytics.store import IncidentData
 from tests.fakes import ScriptedAPI, SleepRecorder, json_reply
 
@@ -193,91 +191,6 @@ def test_notebook_summary_names_counts_and_dates(client: ia.IncidentClient) -> N
     assert f"{len(data.incidents)} incidents" in repr(data)
 
 
-# --- sync ------------------------------------------------------------------------------------------
-
-
-def random_writes(client: ia.IncidentClient, emu: Emulator, rng: random.Random, count: int) -> set[str]:
-    """Apply ``count`` random writes through the API; returns the incident IDs touched."""
-    ids = sorted(emu.state.incidents, key=int)
-    users = list(emu.state.catalog.users)
-    touched: set[str] = set()
-    for _ in range(count):
-        iid = rng.choice(ids)
-        action = rng.randrange(8)
-        if action == 0:
-            client.incidents.update_status(iid, rng.choice(["active", "resolved"]))
-        elif action == 1:
-            client.incidents.update_severity(iid, rng.choice(["Minor", "Major", "Critical"]))
-        elif action == 2:
-            client.incidents.add_label(iid, rng.choice(["security", "sync-test"]))
-        elif action == 3:
-            client.incidents.assign_label(iid, "team", rng.choice(["payments", "search"]))
-        elif action == 4:
-            client.tasks.add(iid, f"follow up {rng.random():.4f}")
-        elif action == 5:
-            client.activity.add_note(iid, "noted")
-        elif action == 6:
-            client.incidents.update_is_drill(iid, rng.random() < 0.5)
-        else:
-            client.incidents.assign_role(iid, rng.choice(users), "observer")
-        touched.add(iid)
-    new = client.incidents.create("Created during sync test", severity="Minor")
-    touched.add(new["incidentID"])
-    return touched
-
-
-def comparable(data: IncidentData) -> IncidentData:
-    """Open incidents' durationSeconds is computed at request time; blank it before comparing."""
-    incidents = data.incidents.copy()
-    incidents.loc[incidents["status"] == "active", "duration_seconds"] = pd.NA
-    return IncidentData(incidents, data.tasks, data.labels, data.assignments, data.activity, data.errors)
-
-
-def test_sync_after_random_writes_equals_a_fresh_full_fetch(tmp_path: Path) -> None:
-    rng = random.Random(42)
-    with Emulator(seed=3, incidents=150) as emu, ia.IncidentClient(emu.url, emu.token) as client:
-        store = tmp_path / "store"
-        first = sync(client, store, progress=False)
-        assert len(first.incidents) == len(non_drill_ids(emu))
-        for _round in range(3):
-            touched = random_writes(client, emu, rng, 25)
-            emu.reset_requests()
-            # No safety overlap here, so exactly the changed incidents are fetched again (the newest
-            # stored one sits on the horizon itself).
-            synced = sync(client, store, progress=False, overlap=dt.timedelta(0))
-            fetched = {r.body["incidentID"] for r in emu.requests if r.method == "IncidentsService.GetIncident"}
-            assert len(fetched - touched) <= 1, "sync must fetch only what changed"
-            fresh = fetch(client, progress=False)
-            a, b = comparable(synced), comparable(fresh)
-            for name in ("incidents", "tasks", "labels", "assignments", "activity"):
-                assert_frame_equal(getattr(a, name), getattr(b, name), obj=name)
-            # And what is on disk is what was returned.
-            stored = IncidentData.read_parquet(store)
-            assert_frame_equal(comparable(stored).incidents, a.incidents)
-
-
-def test_sync_keeps_old_rows_of_a_failed_incident_and_retries_it_next_time(tmp_path: Path) -> None:
-    with (
-        Emulator(seed=4, incidents=60) as emu,
-        ia.IncidentClient(emu.url, emu.token, sleep=SleepRecorder()) as client,
-    ):
-        store = tmp_path / "store"
-        sync(client, store, progress=False)
-        victim = sorted(non_drill_ids(emu), key=int)[0]
-        client.activity.add_note(victim, "first note after the store was made")
-        emu.inject("500", method="ActivityService.QueryActivity", incident_id=victim, times=None)
-        partial = sync(client, store, progress=False)
-        assert partial.incomplete == [victim]
-        # Its earlier activity rows are still there; the new note is not yet.
-        rows = partial.activity[partial.activity["incident_id"] == victim]
-        assert len(rows) == len(emu.state.incidents[victim].activity) - 1
-        emu.clear_faults()
-        healed = sync(client, store, progress=False)
-        assert healed.incomplete == []
-        rows = healed.activity[healed.activity["incident_id"] == victim]
-        assert len(rows) == len(emu.state.incidents[victim].activity)
-
-
 def test_get_labels_is_asked_only_for_records_without_labels() -> None:
     previews = [
         {"incidentID": "1", "createdTime": "2026-01-02T00:00:00Z", "isDrill": False, "labels": []},
@@ -293,22 +206,3 @@ def test_get_labels_is_asked_only_for_records_without_labels() -> None:
     assert api.methods == ["IncidentsService.QueryIncidentPreviews", "IncidentsService.GetLabels"]
     assert api.bodies[1] == {"incidentID": "2"}
     assert data.labels[["incident_id", "key", "value"]].values.tolist() == [["2", "team", "search"]]
-
-
-def test_two_syncs_of_one_store_at_once_take_turns(tmp_path: Path) -> None:
-    from concurrent.futures import ThreadPoolExecutor
-
-    with Emulator(seed=6, incidents=60) as emu, ia.IncidentClient(emu.url, emu.token) as client:
-        store = tmp_path / "store"
-        with ThreadPoolExecutor(2) as pool:
-            runs = [pool.submit(sync, client, store, progress=False) for _ in range(2)]
-            results = [r.result() for r in runs]
-        gets = sum(1 for r in emu.requests if r.method == "IncidentsService.GetIncident")
-        fresh = fetch(client, progress=False)
-    # The second waited for the first and found a store: one full fetch, not two.
-    assert gets <= len(fresh.incidents) + 2
-    stored = IncidentData.read_parquet(store)
-    for name in ("incidents", "tasks", "labels", "assignments", "activity"):
-        assert_frame_equal(getattr(comparable(stored), name), getattr(comparable(fresh), name), obj=name)
-        assert_frame_equal(getattr(comparable(results[1]), name), getattr(comparable(fresh), name), obj=name)
-    assert (store / ".lock").exists()

@@ -11,7 +11,7 @@ Modules, one job each: :mod:`.app` (the :class:`Emulator` façade), :mod:`.serve
 routing, faults, latency, rate limit, gzip), :mod:`.handlers` (the RPC methods),
 :mod:`.state` (the in-memory model and its writes), :mod:`.seed` (deterministic data),
 :mod:`.query` (the ``queryString`` language), :mod:`.render` (model → wire JSON),
-:mod:`.paging` (cursors), :mod:`.faults` (fault and rate-limit knobs), :mod:`.rpc` (request
+:mod:`.paging` (cursors), :mod:`.faults` (fault and rate-limit knobs), :mod:`.request` (request
 validation), :mod:`.times` (RFC 3339 times), :mod:`.model` (the records).
 """
 

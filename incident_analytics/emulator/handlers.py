@@ -1,7 +1,7 @@
 """The RPC methods: decode and validate a request, call the state, render the response.
 
 Each handler takes the decoded request body and returns the response dict, or raises an
-:class:`~incident_analytics.emulator.rpc.RpcError` (HTTP 400/404 with ``{"error": ...}``).
+:class:`~incident_analytics.emulator.request.RpcError` (HTTP 400/404 with ``{"error": ...}``).
 :data:`IMPLEMENTED_METHODS` lists every ``Service.Method`` the emulator answers.
 """
 
@@ -15,7 +15,7 @@ from incident_analytics.emulator import render
 from incident_analytics.emulator.model import ActivityItem, Incident, User
 from incident_analytics.emulator.paging import CursorStore, paginate
 from incident_analytics.emulator.query import And, Node, QuerySyntaxError, parse
-from incident_analytics.emulator.rpc import BadRequest, Body, NotFound
+from incident_analytics.emulator.request import BadRequest, Body, NotFound
 from incident_analytics.emulator.state import ORDER_FIELDS, ROLE_NAMES, STATUSES, TASK_STATUSES, State
 
 JSON = dict[str, Any]

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from incident_analytics.emulator.rpc import BadRequest, Body
+from incident_analytics.emulator.request import BadRequest, Body
 
 T = TypeVar("T")
 SortKey = tuple[Any, ...]

@@ -31,7 +31,7 @@ from incident_analytics.emulator.model import (
     Task,
 )
 from incident_analytics.emulator.query import Node, Subject
-from incident_analytics.emulator.rpc import BadRequest, NotFound
+from incident_analytics.emulator.request import BadRequest, NotFound
 from incident_analytics.emulator.seed import DEFAULT_ANCHOR, generate, slugify, system_tasks
 from incident_analytics.emulator.times import WriteClock, truncate_seconds, truncate_us
 

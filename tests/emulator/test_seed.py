@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from collections import Counter
 from typing import Any
@@ -242,7 +243,7 @@ def test_responders_work_in_bursts(big_state: State) -> None:
     gaps: list[int] = []
     for incident in big_state.incidents.values():
         times = sorted(a.created_ns for a in incident.activity)
-        gaps += [b - a for a, b in zip(times, times[1:], strict=False)]
+        gaps += [b - a for a, b in itertools.pairwise(times)]
         people = {a.user_id for a in incident.activity if a.kind == "userNote"}
         assert len(people) <= 5
     minute, hour = 60 * 10**9, 3600 * 10**9

@@ -123,11 +123,7 @@ def test_key_updates_move_the_incident_and_page(fresh: Emulator, wclient: httpx.
     incident_id = created["incidentID"]
     initial = ok(wclient, "KeyUpdatesService.GetInitialKeyUpdate", {"incidentID": incident_id})["keyUpdate"]
     assert initial["content"] == "Looking into it." and initial["title"] is None
-    severities = {
-        s["displayLabel"]: s["severityID"]
-        for s in fresh.state.catalog.severities.values()
-        for s in [{"displayLabel": s.label, "severityID": s.severity_id}]
-    }
+    severities = {s.label: s.severity_id for s in fresh.state.catalog.severities.values()}
     body = {
         "incidentID": incident_id,
         "title": "Worse",

@@ -152,11 +152,24 @@ class Attachment:
     display_type: str = "list"
 
 
+def uuid_text(bits: int) -> str:
+    """A 128-bit number as a version-4-shaped UUID string."""
+    h = f"{bits:032x}"
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
+
+
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+
+
 @dataclass(slots=True)
 class ActivityItem:
-    """One entry of an incident's timeline."""
+    """One entry of an incident's timeline.
 
-    item_id: str
+    ``uid`` is the item's ID as a number; :attr:`item_id` is its UUID text, made when asked for
+    (a seeded org has hundreds of thousands of items, most never rendered).
+    """
+
+    uid: int
     incident_id: str
     kind: str
     user_id: str
@@ -171,6 +184,11 @@ class ActivityItem:
     field_values: dict[str, Any] = field(default_factory=dict)
     relevance: str = "automatic"
     attachments: list[Attachment] = field(default_factory=list)
+
+    @property
+    def item_id(self) -> str:
+        """The ``activityItemID``."""
+        return uuid_text(self.uid)
 
 
 @dataclass(slots=True)

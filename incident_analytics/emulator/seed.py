@@ -792,7 +792,7 @@ class _Timeline:
     ) -> ActivityItem:
         """Append an item; ``event_ns`` defaults to ``created_ns``; its ID is drawn from ``rng``."""
         item = ActivityItem(
-            make_uuid(rng or self.gen.rng),
+            (rng or self.gen.rng).getrandbits(128),
             self.incident.incident_id,
             kind,
             user_id,

@@ -236,7 +236,7 @@ class State(OrgWrites):
         """Append a timeline item by the API user and bump the incident's version and modifiedTime."""
         created = truncate_us(now)
         item = ActivityItem(
-            item_id=self.new_id(),
+            uid=self._ids.getrandbits(128),
             incident_id=incident.incident_id,
             kind=kind,
             user_id=self.catalog.api_user_id,

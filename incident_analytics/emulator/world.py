@@ -15,7 +15,16 @@ from datetime import UTC, datetime
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from incident_analytics.emulator.model import TAGS_KEY, Catalog, LabelField, LabelOption, Role, Severity, User
+from incident_analytics.emulator.model import (
+    TAGS_KEY,
+    Catalog,
+    LabelField,
+    LabelOption,
+    Role,
+    Severity,
+    User,
+    uuid_text,
+)
 from incident_analytics.emulator.times import NS_PER_SECOND, truncate_seconds, truncate_us
 
 MINUTE = 60 * NS_PER_SECOND
@@ -212,13 +221,9 @@ SUMMARIES = (
 )
 
 
-_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
-
-
 def make_uuid(rng: random.Random) -> str:
     """A version-4-shaped UUID string drawn from ``rng`` (deterministic, unlike ``uuid.uuid4``)."""
-    h = f"{rng.getrandbits(128):032x}"
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
+    return uuid_text(rng.getrandbits(128))
 
 
 def pick(rng: random.Random, items: Sequence[T]) -> T:

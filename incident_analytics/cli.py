@@ -31,7 +31,7 @@ import pandas as pd
 from ._version import __version__
 from .client import IncidentClient
 from .config import DEFAULT_PLUGIN_ID, TOKEN_ENV, URL_ENV, is_loopback_host
-from .emulator import Emulator
+from .emulator import SCENARIOS, Emulator
 from .errors import ConfigurationError, IncidentAnalyticsError
 from .fetch import _check_concurrency, fetch, to_utc
 from .store import IncidentData, stored_selection
@@ -255,6 +255,7 @@ def _cmd_emulator(args: argparse.Namespace, out: TextIO) -> int:
     emu = Emulator(
         seed=args.seed,
         incidents=args.incidents,
+        scenario=args.scenario,
         host=args.host,
         port=args.port,
         latency=args.latency,
@@ -275,7 +276,8 @@ def _cmd_emulator(args: argparse.Namespace, out: TextIO) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     try:
-        _write(out, f"Grafana Incident API emulator on {emu.url} ({args.incidents} incidents, seed {args.seed})")
+        size = len(emu.state.incidents)
+        _write(out, f"Grafana Incident API emulator on {emu.url} ({size} incidents, seed {emu.seed})")
         _write(out, f"API base URL: {emu.api_url}")
         _write(out, "Point a client at it with:")
         _write(out, f"  export {URL_ENV}={emu.url}")
@@ -353,8 +355,11 @@ def _emulator_arguments(p: argparse.ArgumentParser) -> None:
         "--allow-remote", action="store_true", help="allow a --host that is not loopback (default: loopback only)"
     )
     p.add_argument("--port", type=int, default=8080, help="port to listen on, 0 for a free one (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the generated data (default: %(default)s)")
-    p.add_argument("--incidents", type=int, default=300, help="seeded incidents (default: %(default)s)")
+    p.add_argument(
+        "--scenario", choices=list(SCENARIOS), default=None, help="a preset world: demo, small, large or empty"
+    )
+    p.add_argument("--seed", type=int, default=None, help="seed of the generated data (default: the scenario's, else 0)")
+    p.add_argument("--incidents", type=int, default=None, help="seeded incidents (default: the scenario's, else 300)")
     p.add_argument("--latency", type=float, default=0.0, help="seconds added to each response (default: %(default)s)")
     p.add_argument("--token", default=None, help="accept this token (default: a random one, printed)")
 

@@ -1,0 +1,62 @@
+"""The labels incidents carry now: from a labels frame, an ``IncidentData`` or the API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pandas as pd
+
+from ..errors import NotFoundError
+from ..frames import labels_frame
+from .frames import TAGS_KEY
+
+Label = tuple[str, str]
+"""``(key, value)``; free-form labels have the key ``"tags"``."""
+
+READ_CONCURRENCY = 8
+
+
+def labels_of(incident: Mapping[str, Any]) -> set[Label]:
+    """The ``(key, value)`` labels of one ``Incident`` record (both kinds, free-form as ``tags``)."""
+    frame = labels_frame([incident])
+    return set(zip(frame["key"].astype(str), frame["value"].astype(str), strict=True))
+
+
+def from_frames(current: Any) -> tuple[dict[str, set[Label]], set[str]]:
+    """Labels per incident, and the known incident IDs, from a labels frame or an ``IncidentData``.
+
+    With a bare labels frame, only incidents that carry at least one label are known.
+    """
+    incidents = getattr(current, "incidents", None)
+    labels = getattr(current, "labels", current)
+    if not isinstance(labels, pd.DataFrame):
+        raise TypeError(f"current must be a labels DataFrame or an IncidentData, got {type(current).__name__}")
+    missing = [c for c in ("incident_id", "key", "value") if c not in labels.columns]
+    if missing:
+        raise ValueError(f"current is missing column(s) {', '.join(missing)}; pass fetch(...).labels")
+    by_incident: dict[str, set[Label]] = {}
+    keys = labels["key"].astype(object).where(labels["key"].notna(), TAGS_KEY)
+    for iid, key, value in zip(labels["incident_id"].astype(str), keys, labels["value"].astype(str), strict=True):
+        by_incident.setdefault(iid, set()).add((TAGS_KEY if str(key).casefold() == TAGS_KEY else str(key), value))
+    known = set(by_incident)
+    if isinstance(incidents, pd.DataFrame) and "incident_id" in incidents.columns:
+        known |= set(incidents["incident_id"].astype(str))
+    return by_incident, known
+
+
+def from_client(client: Any, incident_ids: Iterable[str]) -> tuple[dict[str, set[Label]], set[str]]:
+    """Labels per incident read with ``GetIncident`` (concurrently); unknown IDs are left out."""
+    ids = sorted(set(incident_ids))
+
+    def read(iid: str) -> tuple[str, set[Label] | None]:
+        try:
+            return iid, labels_of(client.incidents.get(iid))
+        except NotFoundError:
+            return iid, None
+
+    with ThreadPoolExecutor(max_workers=READ_CONCURRENCY, thread_name_prefix="ia-labels") as pool:
+        found = dict(pool.map(read, ids))
+    labels = {iid: got for iid, got in found.items() if got is not None}
+    return labels, set(labels)

@@ -483,3 +483,43 @@ def test_duplicates_found_merged_and_gone_on_the_server(emu: Emulator, client: i
     assert "customer-facing" in values and not values & {"Customer Facing", "customer_facing"}
     for iid in ("10", "11", "12"):
         assert server_labels(emu, iid).count(("tags", "customer-facing")) == 1
+
+
+# -- the fault run ----------------------------------------------------------------------------------
+
+FAULTS = {"500": 0.025, "503": 0.025, "429": 0.025, "drop": 0.025}  # 10% of requests, Retry-After on 429/503
+
+
+def fault_run_plan(client: ia.IncidentClient, incidents: int, changes: int) -> LabelPlan:
+    """``changes`` changes over ``incidents`` incidents: free-form adds and removes, keyed assigns."""
+    rows = []
+    for i in range(1, incidents + 1):
+        rows += [(str(i), "tags", f"fault-run-{j}") for j in range(6)]
+        rows += [(str(i), "cause", value) for value in ("deploy", "config", "capacity", "dependency")]
+    adds = plan_label_changes(pd.DataFrame(rows, columns=["incident_id", "key", "value"]), client=client)
+    plan = adds[adds["action"] == "add"].head(changes).reset_index(drop=True)
+    assert len(plan) == changes
+    return LabelPlan(plan)
+
+
+@pytest.mark.slow
+def test_two_thousand_changes_under_ten_percent_faults_end_in_exactly_the_desired_state() -> None:
+    with Emulator(seed=11, incidents=320, faults=FAULTS, fault_seed=4) as emu, \
+            ia.IncidentClient(emu.url, emu.token) as client:
+        plan = fault_run_plan(client, 320, 2000)
+        before = {iid: server_labels(emu, iid) for iid in emu.state.incidents}
+        emu.reset_requests()
+        result = apply_label_changes(client, plan, progress=False)
+        requests = emu.requests
+        faults = [r for r in requests if r.fault]
+        assert len(faults) >= 0.08 * len(requests), "faults were injected"
+        assert {r.fault for r in faults} >= {"500", "503", "429", "drop"}
+        failed = result[result["status"] == "failed"]
+        assert failed.empty, failed.to_string()  # listed row by row if any survive the retries
+        want = expected_after(before, plan)
+        for iid in emu.state.incidents:
+            labels = server_labels(emu, iid)
+            assert len(labels) == len(set(labels)), f"duplicated label on incident {iid}"
+            assert set(labels) == want[iid], f"incident {iid} differs from the plan"
+        writes = successful_writes(emu)
+        assert all(writes[(r.incident_id, r.key, r.value, r.action)] == 1 for r in plan.itertuples())

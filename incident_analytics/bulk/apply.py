@@ -30,7 +30,7 @@ from ..errors import (
     ServerError,
     TransportError,
 )
-from .current import Label, labels_of
+from .current import Label, read_labels
 from .frames import TAGS_KEY, LabelResult, result_frame
 from .journal import ChangeKey, Journal
 from .validate import plan_rows
@@ -89,7 +89,7 @@ class _Run:
         return outcome
 
     def read(self, incident_id: str) -> set[Label]:
-        return labels_of(self.client.incidents.get(incident_id))
+        return read_labels(self.client, incident_id)
 
     def stop(self, exc: IncidentAPIError) -> None:
         with self.lock:

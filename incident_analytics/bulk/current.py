@@ -2,20 +2,42 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pandas as pd
 
-from ..errors import NotFoundError
+from ..errors import NotFoundError, RateLimitError, ResponseFormatError, ServerError, TransportError
 from ..frames import labels_frame
 from .frames import TAGS_KEY
+
+logger = logging.getLogger("incident_analytics")
 
 Label = tuple[str, str]
 """``(key, value)``; free-form labels have the key ``"tags"``."""
 
 READ_CONCURRENCY = 8
+# A read that still fails after the client's own retries (a 500 is not in its retry list) is safe
+# to try again: reading changes nothing.
+TRANSIENT = (ServerError, TransportError, RateLimitError, ResponseFormatError)
+READ_ROUNDS = 3
+
+
+def read_labels(client: Any, incident_id: str, *, rounds: int = READ_ROUNDS) -> set[Label]:
+    """The incident's labels read now with ``GetIncident``; transient failures are tried again."""
+    for round_ in range(1, rounds + 1):
+        try:
+            return labels_of(client.incidents.get(incident_id))
+        except TRANSIENT as exc:
+            if round_ == rounds:
+                raise
+            wait = exc.retry_after if isinstance(exc, RateLimitError) and exc.retry_after else 0.2 * round_
+            logger.info("reading incident %s failed (%s); trying again in %.1f s", incident_id, exc, wait)
+            time.sleep(wait)
+    raise AssertionError("unreachable")
 
 
 def labels_of(incident: Mapping[str, Any]) -> set[Label]:
@@ -52,7 +74,7 @@ def from_client(client: Any, incident_ids: Iterable[str]) -> tuple[dict[str, set
 
     def read(iid: str) -> tuple[str, set[Label] | None]:
         try:
-            return iid, labels_of(client.incidents.get(iid))
+            return iid, read_labels(client, iid)
         except NotFoundError:
             return iid, None
 

@@ -52,6 +52,16 @@ def _desired(*rows: tuple[str, str, str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["incident_id", "key", "value"])
 
 
+def test_labels_read_for_apply_match_the_labels_frame(client: ia.IncidentClient) -> None:
+    from incident_analytics.bulk.current import labels_of
+    from incident_analytics.frames import labels_frame
+
+    for iid in ("1", "2", "3", "4"):
+        record = client.incidents.get(iid)
+        frame = labels_frame([record])
+        assert labels_of(record) == set(zip(frame["key"], frame["value"], strict=True))
+
+
 # -- planning ---------------------------------------------------------------------------------------
 
 

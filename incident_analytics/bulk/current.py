@@ -11,7 +11,6 @@ from typing import Any
 import pandas as pd
 
 from ..errors import NotFoundError, RateLimitError, ResponseFormatError, ServerError, TransportError
-from ..frames import labels_frame
 from .frames import TAGS_KEY
 
 logger = logging.getLogger("incident_analytics")
@@ -41,9 +40,27 @@ def read_labels(client: Any, incident_id: str, *, rounds: int = READ_ROUNDS) -> 
 
 
 def labels_of(incident: Mapping[str, Any]) -> set[Label]:
-    """The ``(key, value)`` labels of one ``Incident`` record (both kinds, free-form as ``tags``)."""
-    frame = labels_frame([incident])
-    return set(zip(frame["key"].astype(str), frame["value"].astype(str), strict=True))
+    """The ``(key, value)`` labels of one ``Incident`` record (both kinds, free-form as ``tags``).
+
+    The same reading as ``frames.labels_frame`` (text in ``label``, else ``value``; an empty key or
+    any casing of ``tags`` is free-form), without building a frame: apply reads every incident.
+
+    >>> record = {"incidentID": "1", "labels": [{"key": "Tags", "label": "db"}, {"key": "team", "value": "x"}]}
+    >>> sorted(labels_of(record))
+    [('tags', 'db'), ('team', 'x')]
+    """
+    labels = incident.get("labels") or []
+    if not isinstance(labels, list):
+        raise ResponseFormatError(f"incident {incident.get('incidentID')!r}: 'labels' must be a list")
+    out: set[Label] = set()
+    for item in labels:
+        if not isinstance(item, Mapping):
+            raise ResponseFormatError(f"incident {incident.get('incidentID')!r}: a label is not an object")
+        key = item.get("key") or TAGS_KEY
+        text = item.get("label") or item.get("value")
+        if isinstance(key, str) and isinstance(text, str) and text:
+            out.add((TAGS_KEY if key.casefold() == TAGS_KEY else key, text))
+    return out
 
 
 def from_frames(current: Any) -> tuple[dict[str, set[Label]], set[str]]:

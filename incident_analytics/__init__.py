@@ -63,11 +63,11 @@ __all__ = [
     "__version__",
     "apply_label_changes",
     "bulk",
+    "fetch",
     "find_label_duplicates",
+    "frames",
     "merge_plan",
     "plan_label_changes",
-    "fetch",
-    "frames",
     "resolve_base_url",
     "sync",
 ]

@@ -533,3 +533,50 @@ def test_two_thousand_changes_under_ten_percent_faults_end_in_exactly_the_desire
             assert set(labels) == want[iid], f"incident {iid} differs from the plan"
         writes = successful_writes(emu)
         assert all(writes[(r.incident_id, r.key, r.value, r.action)] == 1 for r in plan.itertuples())
+
+
+def test_a_dry_run_reads_the_journal_but_never_writes_it(
+    emu: Emulator, client: ia.IncidentClient, tmp_path: Path
+) -> None:
+    journal = tmp_path / "labels.jsonl"
+    plan = plan_label_changes(_desired(("1", "tags", "dry-a"), ("2", "tags", "dry-b")), client=client)
+    apply_label_changes(client, plan, dry_run=True, journal=journal, progress=False)
+    assert not journal.exists()
+    apply_label_changes(client, plan.head(1), journal=journal, progress=False)
+    preview = apply_label_changes(client, plan, dry_run=True, journal=journal, progress=False)
+    assert preview["status"].tolist() == ["skipped", "dry_run"]
+    assert journal.read_text().count("\n") == 1
+
+
+class _InterruptedClient:
+    """The real client, whose ``incidents.add_label`` is interrupted (Ctrl-C) on its n-th call."""
+
+    def __init__(self, client: ia.IncidentClient, at_call: int) -> None:
+        self._client, self._at, self._calls = client, at_call, 0
+        self.retry = client.retry
+        self.incidents = self
+
+    def get(self, incident_id: str) -> Any:
+        return self._client.incidents.get(incident_id)
+
+    def add_label(self, incident_id: str, label: str) -> Any:
+        self._calls += 1
+        if self._calls == self._at:
+            raise KeyboardInterrupt
+        return self._client.incidents.add_label(incident_id, label)
+
+
+def test_an_interrupted_apply_keeps_its_journal_and_the_rerun_finishes(
+    emu: Emulator, client: ia.IncidentClient, tmp_path: Path
+) -> None:
+    journal = tmp_path / "labels.jsonl"
+    plan = plan_label_changes(_desired(*[(str(i), "tags", "ctrl-c") for i in range(1, 7)]), client=client)
+    with pytest.raises(KeyboardInterrupt):
+        apply_label_changes(_InterruptedClient(client, at_call=4), plan, concurrency=1, journal=journal,
+                            progress=False)
+    assert journal.read_text().count("\n") == 3, "the three changes before the interrupt are journaled"
+    result = apply_label_changes(client, plan, journal=journal, progress=False)
+    assert result["reason"].str.startswith("journal:").sum() == 3
+    assert (result["status"] == "applied").sum() == 3
+    for i in range(1, 7):
+        assert server_labels(emu, str(i)).count(("tags", "ctrl-c")) == 1

@@ -32,7 +32,7 @@ from ..errors import (
 )
 from .current import Label, read_labels
 from .frames import TAGS_KEY, LabelResult, result_frame
-from .journal import ChangeKey, Journal
+from .journal import ChangeKey, Journal, read_done
 from .validate import plan_rows
 
 logger = logging.getLogger("incident_analytics")
@@ -77,6 +77,7 @@ class _Run:
         self.bar = bar
         self.lock = threading.Lock()
         self.fatal: IncidentAPIError | None = None
+        self.cancelled = threading.Event()
         retry = getattr(client, "retry", None)
         self.max_attempts = 1 + max(0, int(getattr(retry, "max_retries", 4)))
 
@@ -102,6 +103,8 @@ class _Run:
         outcomes: list[Outcome] = []
         labels: set[Label] | None = None
         for change in changes:
+            if self.cancelled.is_set():
+                break
             if self.fatal is not None:
                 outcome = _failed(f"not sent: {self.fatal}", 0)
             else:
@@ -189,30 +192,33 @@ def apply_label_changes(
     checked = pd.DataFrame([change for _, change in rows], index=pd.Index([row for row, _ in rows]))
     if checked.empty:
         checked = pd.DataFrame(columns=["incident_id", "key", "value", "action", "reason"])
-    with Journal(journal) if journal is not None else _NoJournal() as book:
-        done = book.done if isinstance(book, Journal) else {}
-        outcomes: dict[Hashable, Outcome] = {}
-        pending: dict[str, list[tuple[Hashable, dict[str, str]]]] = {}
-        for row, change in rows:
-            key: ChangeKey = (change["incident_id"], change["key"], change["value"], change["action"])
-            if change["action"] == "skip":
-                outcomes[row] = {"status": "skipped", "error": None, "attempts": 0}
-            elif key in done:
-                outcomes[row] = {"status": "skipped", "error": None, "attempts": 0, "reason": f"journal: {done[key]}"}
-            elif dry_run:
-                call = request_for(change)
-                outcomes[row] = {
-                    "status": "dry_run", "error": None, "attempts": 0, "method": call.method, "request": call.body
-                }
-            else:
-                pending.setdefault(change["incident_id"], []).append((row, change))
-        total = sum(len(v) for v in pending.values())
-        bar = tqdm(total=total, desc="label changes", unit="change", disable=not progress or total == 0)
-        run = _Run(client, book if isinstance(book, Journal) else None, bar)
-        try:
-            _run_all(run, pending, outcomes, concurrency)
-        finally:
-            bar.close()
+    # A dry run only reads the journal; it never creates or appends to it.
+    book = Journal(journal) if journal is not None and not dry_run else None
+    done = book.done if book is not None else (read_done(journal) if journal is not None else {})
+    outcomes: dict[Hashable, Outcome] = {}
+    pending: dict[str, list[tuple[Hashable, dict[str, str]]]] = {}
+    for row, change in rows:
+        key: ChangeKey = (change["incident_id"], change["key"], change["value"], change["action"])
+        if change["action"] == "skip":
+            outcomes[row] = {"status": "skipped", "error": None, "attempts": 0}
+        elif key in done:
+            outcomes[row] = {"status": "skipped", "error": None, "attempts": 0, "reason": f"journal: {done[key]}"}
+        elif dry_run:
+            call = request_for(change)
+            outcomes[row] = {
+                "status": "dry_run", "error": None, "attempts": 0, "method": call.method, "request": call.body
+            }
+        else:
+            pending.setdefault(change["incident_id"], []).append((row, change))
+    total = sum(len(v) for v in pending.values())
+    bar = tqdm(total=total, desc="label changes", unit="change", disable=not progress or total == 0)
+    try:
+        if pending:
+            _run_all(_Run(client, book, bar), pending, outcomes, concurrency)
+    finally:
+        bar.close()
+        if book is not None:
+            book.close()
     ordered = [outcomes[row] for row, _ in rows]
     reasons = zip(ordered, checked["reason"], strict=True)
     checked["reason"] = [outcome.get("reason", reason) for outcome, reason in reasons]
@@ -234,21 +240,25 @@ def _run_all(
 ) -> None:
     def work(item: tuple[str, list[tuple[Hashable, dict[str, str]]]]) -> list[tuple[Hashable, Outcome]]:
         incident_id, rows = item
-        got = run.incident(incident_id, [change for _, change in rows])
-        return [(row, outcome) for (row, _), outcome in zip(rows, got, strict=True)]
+        try:
+            got = run.incident(incident_id, [change for _, change in rows])
+        except BaseException:
+            run.cancelled.set()  # at once, so no other worker starts another change
+            raise
+        # Shorter than rows only when the run was cancelled, and then the result is not used.
+        return [(row, outcome) for (row, _), outcome in zip(rows, got, strict=False)]
 
-    workers = min(concurrency, max(1, len(pending)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ia-bulk") as pool:
-        for pairs in pool.map(work, list(pending.items())):
-            outcomes.update(pairs)
-
-
-class _NoJournal:
-    done: dict[ChangeKey, str] = {}
-
-    def __enter__(self) -> _NoJournal:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
+    workers = min(concurrency, len(pending))
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ia-bulk")
+    futures = [pool.submit(work, item) for item in pending.items()]
+    try:
+        for future in futures:
+            outcomes.update(future.result())
+    except BaseException:
+        # Interrupted (Ctrl-C in a notebook) or a bug: finish the changes in flight, send no more.
+        run.cancelled.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        logger.warning("label changes interrupted; outcomes so far are in the journal, if one was given")
+        raise
+    finally:
+        pool.shutdown(wait=True)

@@ -33,29 +33,9 @@ class Journal:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self.done: dict[ChangeKey, str] = {}
+        self.done: dict[ChangeKey, str] = read_done(self.path)
         self._lock = threading.Lock()
-        if self.path.exists():
-            self._load()
         self._file = self.path.open("a", encoding="utf-8")
-
-    def _load(self) -> None:
-        with self.path.open(encoding="utf-8") as lines:
-            for number, line in enumerate(lines, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    entry = json.loads(line)
-                    key = (entry["incident_id"], entry["key"], entry["value"], entry["action"])
-                    status = entry["status"]
-                except (ValueError, KeyError, TypeError):
-                    # A line cut short by a kill: its change is checked on the server again.
-                    logger.warning("journal %s: line %d is incomplete and is ignored", self.path, number)
-                    continue
-                if status in DONE:
-                    self.done[key] = f"{status} in an earlier run"
-                else:
-                    self.done.pop(key, None)
 
     def record(self, change: ChangeKey, *, status: str, attempts: int = 0, error: str | None = None) -> None:
         """Append one outcome and sync it to disk."""
@@ -80,3 +60,31 @@ class Journal:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def read_done(path: str | os.PathLike[str]) -> dict[ChangeKey, str]:
+    """The changes a journal records as done (applied or skipped), with a note; {} if there is none.
+
+    A line cut short (the process was killed while writing it) is ignored: its change is not
+    counted as done, so the next run checks it on the server again.
+    """
+    where = Path(path)
+    done: dict[ChangeKey, str] = {}
+    if not where.exists():
+        return done
+    with where.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+                key = (entry["incident_id"], entry["key"], entry["value"], entry["action"])
+                status = entry["status"]
+            except (ValueError, KeyError, TypeError):
+                logger.warning("journal %s: line %d is incomplete and is ignored", where, number)
+                continue
+            if status in DONE:
+                done[key] = f"{status} in an earlier run"
+            else:
+                done.pop(key, None)
+    return done

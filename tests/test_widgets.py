@@ -75,6 +75,10 @@ def test_declare_by_clicking_creates_the_incident_with_everything_filled(
     assert emu.url in form.message.value and "/incidents/" in form.message.value  # the link
     assert form.incident is not None and form.incident["incidentID"] == incident.incident_id
     assert not form.declare_button.disabled
+    assert form.values["title"] == "" and form.values["labels"] == []  # cleared after declaring
+    emu.reset_requests()
+    form.declare_button.click()  # an accidental second click
+    assert emu.requests == [] and "The title is required." in form.message.value
 
 
 def test_a_retrospective_is_declared_resolved(emu: Emulator, client: ia.IncidentClient) -> None:

@@ -34,7 +34,8 @@ class DeclareIncidentForm:
     The severities and label suggestions are read from the API when the form is built. **Declare**
     checks the input first (an empty title, an unknown severity or a malformed or unknown label is
     shown inline and nothing is sent), then creates the incident, assigns its ``key:value`` labels
-    and shows its ID and link. The button is disabled while the request runs.
+    and shows its ID and link. The button is disabled while the request runs; afterwards the
+    title, labels, link and update are cleared, so a second click cannot declare it twice.
 
     ```python
     form = DeclareIncidentForm(client)
@@ -182,6 +183,10 @@ class DeclareIncidentForm:
                 self.message.value = message_html("error", "Grafana refused the declaration:", details=[str(exc)])
                 raise
             self.incident = incident
+            # Cleared, so another click cannot declare the same incident twice by accident.
+            for field in (self.title, self.link_url, self.link_caption, self.status_update):
+                field.value = ""
+            self.labels.value = []
             return incident
 
     def _declare(self) -> dict[str, Any]:

@@ -323,6 +323,15 @@ def test_apply_checks_concurrency(client: ia.IncidentClient) -> None:
         apply_label_changes(client, plan, concurrency=0)
 
 
+async def test_the_async_client_is_refused_with_a_clear_error(emu: Emulator) -> None:
+    plan = plan_label_changes(_desired(("1", "tags", "c")), current=_desired(("1", "tags", "d")))
+    async with ia.AsyncIncidentClient(emu.url, emu.token) as aclient:
+        with pytest.raises(TypeError, match=r"synchronous ia\.IncidentClient"):
+            apply_label_changes(aclient, plan, progress=False)
+        with pytest.raises(TypeError, match=r"synchronous ia\.IncidentClient"):
+            plan_label_changes(_desired(("1", "tags", "c")), client=aclient)
+
+
 def test_progress_bar_counts_the_changes(client: ia.IncidentClient, capsys: pytest.CaptureFixture[str]) -> None:
     plan = plan_label_changes(_desired(("1", "tags", "p1"), ("2", "tags", "p2")), client=client)
     apply_label_changes(client, plan, progress=True)

@@ -163,6 +163,13 @@ def test_the_form_renders_as_one_widget_and_its_values_round_trip(client: ia.Inc
     assert "***" in repr(form) and client.base_url in repr(form)
 
 
+async def test_the_forms_refuse_the_async_client(emu: Emulator) -> None:
+    async with ia.AsyncIncidentClient(emu.url, emu.token) as aclient:
+        for form in (DeclareIncidentForm, UpdateIncidentForm):
+            with pytest.raises(TypeError, match=r"synchronous ia\.IncidentClient"):
+                form(aclient)
+
+
 # -- updating ---------------------------------------------------------------------------------------
 
 

@@ -30,7 +30,7 @@ from ..errors import (
     ServerError,
     TransportError,
 )
-from .current import Label, read_labels
+from .current import Label, check_client, read_labels
 from .frames import TAGS_KEY, LabelResult, result_frame
 from .journal import ChangeKey, Journal, read_done
 from .validate import plan_rows
@@ -189,6 +189,8 @@ def apply_label_changes(
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ValueError(f"concurrency must be a whole number >= 1, got {concurrency!r}")
     rows = plan_rows(plan)
+    if not dry_run:
+        check_client(client)
     checked = pd.DataFrame([change for _, change in rows], index=pd.Index([row for row, _ in rows]))
     if checked.empty:
         checked = pd.DataFrame(columns=["incident_id", "key", "value", "action", "reason"])

@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..client import AsyncIncidentClient
 from ..errors import NotFoundError, RateLimitError, ResponseFormatError, ServerError, TransportError
 from .frames import TAGS_KEY
 
@@ -23,6 +24,12 @@ READ_CONCURRENCY = 8
 # to try again: reading changes nothing.
 TRANSIENT = (ServerError, TransportError, RateLimitError, ResponseFormatError)
 READ_ROUNDS = 3
+
+
+def check_client(client: Any) -> None:
+    """Refuse the asyncio client: its helpers return coroutines, and bulk work runs in threads."""
+    if isinstance(client, AsyncIncidentClient):
+        raise TypeError("bulk label changes need the synchronous ia.IncidentClient, not AsyncIncidentClient")
 
 
 def read_labels(client: Any, incident_id: str, *, rounds: int = READ_ROUNDS) -> set[Label]:
@@ -87,6 +94,7 @@ def from_frames(current: Any) -> tuple[dict[str, set[Label]], set[str]]:
 
 def from_client(client: Any, incident_ids: Iterable[str]) -> tuple[dict[str, set[Label]], set[str]]:
     """Labels per incident read with ``GetIncident`` (concurrently); unknown IDs are left out."""
+    check_client(client)
     ids = sorted(set(incident_ids))
 
     def read(iid: str) -> tuple[str, set[Label] | None]:

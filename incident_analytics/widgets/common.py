@@ -10,10 +10,18 @@ from typing import Any
 
 import ipywidgets as w
 
+from ..client import AsyncIncidentClient
+
 TAGS_KEY = "tags"
 DESCRIPTION_WIDTH = "140px"
 FIELD_WIDTH = "520px"
 STYLE = {"description_width": DESCRIPTION_WIDTH}
+
+
+def check_client(client: Any) -> None:
+    """Refuse the asyncio client: widget callbacks call the API synchronously."""
+    if isinstance(client, AsyncIncidentClient):
+        raise TypeError("the forms need the synchronous ia.IncidentClient, not AsyncIncidentClient")
 
 
 def field_layout(width: str = FIELD_WIDTH) -> w.Layout:

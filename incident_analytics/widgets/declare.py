@@ -13,6 +13,7 @@ from .common import (
     STYLE,
     TAGS_KEY,
     Busy,
+    check_client,
     check_labels,
     field_layout,
     incident_link,
@@ -46,6 +47,7 @@ class DeclareIncidentForm:
     """
 
     def __init__(self, client: Any) -> None:
+        check_client(client)
         self.client = client
         # Most severe first (level 1); Pending (level 0, not yet assessed) last.
         severities = sorted(client.severities.list(), key=lambda s: ((s.get("level") or 0) == 0, s.get("level") or 0))

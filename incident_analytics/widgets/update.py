@@ -15,6 +15,7 @@ from .common import (
     STYLE,
     TAGS_KEY,
     Busy,
+    check_client,
     check_labels,
     field_layout,
     incident_link,
@@ -49,6 +50,7 @@ class UpdateIncidentForm:
     """
 
     def __init__(self, client: Any, incident_id: str | int | None = None) -> None:
+        check_client(client)
         self.client = client
         self.severities = [str(s.get("displayLabel") or "") for s in client.severities.list()]
         self.label_keys = client.fields.label_keys()

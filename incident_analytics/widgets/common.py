@@ -29,6 +29,15 @@ def field_layout(width: str = FIELD_WIDTH) -> w.Layout:
     return w.Layout(width=width)
 
 
+def labelled(text: str, *widgets: w.Widget) -> w.HBox:
+    """A row with a right-aligned caption in the description column, for widgets without one."""
+    caption = w.HTML(
+        f'<div style="text-align:right;padding-right:8px">{html.escape(text)}</div>',
+        layout=w.Layout(width=DESCRIPTION_WIDTH, min_width=DESCRIPTION_WIDTH),
+    )
+    return w.HBox([caption, *widgets])
+
+
 def stack_origin(client: Any) -> str:
     """``https://mystack.grafana.net`` from the client's API base URL (for links to incidents)."""
     base = str(getattr(client, "base_url", ""))

@@ -18,6 +18,7 @@ from .common import (
     field_layout,
     incident_link,
     label_text,
+    labelled,
     message_html,
     suggestions,
 )
@@ -65,7 +66,7 @@ class DeclareIncidentForm:
         self.add_label_button = w.Button(description="Add", layout=w.Layout(width="96px"))
         self.labels = w.TagsInput(value=[], allow_duplicates=False, layout=field_layout())
         self.status = w.ToggleButtons(options=[("Active", "active"), ("Resolved (retrospective)", "resolved")],
-                                      value="active", description="Status", style=STYLE)
+                                      value="active", style={"button_width": "190px"})
         self.is_drill = w.Checkbox(value=False, description="Drill (an exercise, left out of metrics)",
                                    indent=False)
         self.room_prefix = w.Text(description="Room prefix", placeholder="incident", style=STYLE,
@@ -82,21 +83,20 @@ class DeclareIncidentForm:
 
         self.add_label_button.on_click(lambda _: self._pick_label())
         self.declare_button.on_click(lambda _: self._clicked())
-        labels_row = w.HBox([w.Label("Labels", layout=w.Layout(width="146px")), self.labels])
         self.widget = w.VBox(
             [
                 w.HTML("<h3>Declare an incident</h3>"),
                 self.title,
                 self.severity,
                 w.HBox([self.label_picker, self.add_label_button]),
-                labels_row,
-                self.status,
-                w.HBox([w.Label("", layout=w.Layout(width="146px")), self.is_drill]),
+                labelled("Labels", self.labels),
+                labelled("Status", self.status),
+                labelled("", self.is_drill),
                 self.room_prefix,
                 self.link_url,
                 self.link_caption,
                 self.status_update,
-                w.HBox([w.Label("", layout=w.Layout(width="146px")), self.declare_button]),
+                labelled("", self.declare_button),
                 self.message,
             ],
             layout=w.Layout(padding="4px 8px", width="auto"),

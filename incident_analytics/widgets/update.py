@@ -20,6 +20,7 @@ from .common import (
     field_layout,
     incident_link,
     label_text,
+    labelled,
     message_html,
 )
 
@@ -66,7 +67,7 @@ class UpdateIncidentForm:
         self.summary = w.HTML()
         self.title = w.Text(description="Title", style=STYLE, layout=field_layout())
         self.status = w.ToggleButtons(options=[("Active", "active"), ("Resolved", "resolved")], value="active",
-                                      description="Status", style=STYLE)
+                                      style={"button_width": "190px"})
         self.severity = w.Dropdown(description="Severity", options=self.severities, style=STYLE,
                                    layout=field_layout("300px"))
         self.labels = w.TagsInput(value=[], allow_duplicates=False, layout=field_layout())
@@ -82,17 +83,16 @@ class UpdateIncidentForm:
         self.picker.observe(self._chosen, names="value")
         self.load_button.on_click(lambda _: self._picked())
         self.apply_button.on_click(lambda _: self._clicked())
-        pad = w.Layout(width="146px")
         self.editor = w.VBox(
             [
                 self.title,
-                self.status,
+                labelled("Status", self.status),
                 self.severity,
-                w.HBox([w.Label("Labels", layout=pad), self.labels]),
+                labelled("Labels", self.labels),
                 self.tasks_done,
                 self.new_task,
                 self.note,
-                w.HBox([w.Label("", layout=pad), self.apply_button]),
+                labelled("", self.apply_button),
             ]
         )
         self.widget = w.VBox(

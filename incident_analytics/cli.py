@@ -22,6 +22,7 @@ from typing import Any, TextIO
 import pandas as pd
 
 from ._version import __version__
+from .bulk.cli import add_labels_parser
 from .client import IncidentClient
 from .emulator import Emulator
 from .errors import IncidentAnalyticsError
@@ -181,6 +182,7 @@ def _parser() -> argparse.ArgumentParser:
     emu.add_argument("--latency", type=float, default=0.0, help="seconds added to each response")
     emu.add_argument("--token", default=None, help="accept this token (default: a random one, printed)")
     emu.set_defaults(run=_cmd_emulator)
+    add_labels_parser(sub)
     return parser
 
 

@@ -14,6 +14,7 @@ import logging
 
 from . import frames
 from ._version import __version__
+from .bulk import apply_label_changes, find_label_duplicates, merge_plan, plan_label_changes
 from .client import AsyncIncidentClient, IncidentClient
 from .config import RetryPolicy, resolve_base_url
 from .errors import (
@@ -63,8 +64,13 @@ __all__ = [
     "TimeoutError",
     "TransportError",
     "__version__",
+    "apply_label_changes",
+    "bulk",
     "fetch",
+    "find_label_duplicates",
     "frames",
+    "merge_plan",
+    "plan_label_changes",
     "resolve_base_url",
     "sync",
 ]

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from ._version import __version__
+from .bulk.cli import add_labels_parser
 from .client import IncidentClient
 from .config import DEFAULT_PLUGIN_ID, TOKEN_ENV, URL_ENV, is_loopback_host
 from .emulator import SCENARIOS, Emulator
@@ -358,7 +359,9 @@ def _emulator_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--scenario", choices=list(SCENARIOS), default=None, help="a preset world: demo, small, large or empty"
     )
-    p.add_argument("--seed", type=int, default=None, help="seed of the generated data (default: the scenario's, else 0)")
+    p.add_argument(
+        "--seed", type=int, default=None, help="seed of the generated data (default: the scenario's, else 0)"
+    )
     p.add_argument("--incidents", type=int, default=None, help="seeded incidents (default: the scenario's, else 300)")
     p.add_argument("--latency", type=float, default=0.0, help="seconds added to each response (default: %(default)s)")
     p.add_argument("--token", default=None, help="accept this token (default: a random one, printed)")
@@ -415,6 +418,7 @@ def _parser() -> argparse.ArgumentParser:
         )
         command.arguments(p)
         p.set_defaults(run=command.run)
+    add_labels_parser(sub)
     return parser
 
 

@@ -1,0 +1,214 @@
+"""Bulk label changes: speed against a sequential loop and the round-trip floor, and a fault run.
+
+Run:  python benchmarks/bench_bulk.py [--changes 2000] [--latency 0.02] [--concurrency 8] [--repeats 1]
+      python benchmarks/bench_bulk.py --faults-only
+
+1. Speed. The emulator runs in its own process with ``--latency`` seconds added to every response
+   and a rate limit (``--rate-limit`` requests/s, burst 20; over it, 429 + Retry-After). Each repeat
+   applies two distinct plans of ``--changes`` changes (8 per incident: 6 free-form adds with
+   ``AddLabel``, 2 removes with ``RemoveLabel``): one with the loop a competent user writes (one
+   named client call per row, sequential), one with ``apply_label_changes`` at ``--concurrency``,
+   which also reads each incident once first. Repeats alternate the order. The floor is
+   ``changes x latency / concurrency``; the target is apply within 1.5x of it with no 429 answered.
+   The sequential loop also gives the real round trip (latency plus client and server CPU), and
+   the floor with that round trip is printed too: on a loaded machine it is the honest bound.
+2. Fault run. An in-process emulator injects 10% faults (2.5% each of HTTP 500, 503 and 429 with
+   Retry-After, and dropped connections); a 2,000-change plan (free-form adds and keyed assigns)
+   is applied and the server's labels are compared with the plan: missing, duplicated or extra
+   labels are losses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from typing import Any
+
+import pandas as pd
+
+import incident_analytics as ia
+from incident_analytics.bulk import LabelPlan, apply_label_changes, plan_label_changes
+from incident_analytics.emulator import Emulator
+
+PER_INCIDENT_ADDS, PER_INCIDENT_REMOVES = 6, 2
+
+# The emulator in its own process (no GIL shared with the client), driven over stdin.
+_SERVER = """
+import json, sys
+from collections import Counter
+from incident_analytics.emulator import Emulator
+incidents, rate, burst = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
+emu = Emulator(seed=2, incidents=incidents, rate_limit=(rate, burst)).start()
+print(json.dumps({"url": emu.url, "token": emu.token}), flush=True)
+for line in sys.stdin:
+    command, _, arg = line.strip().partition(" ")
+    if command == "latency":
+        emu.latency = float(arg)
+        print("{}", flush=True)
+    elif command == "stats":
+        records = emu.requests
+        print(json.dumps({"requests": len(records),
+                          "statuses": Counter(str(r.status) for r in records),
+                          "methods": Counter(r.method.rsplit(".", 1)[-1] for r in records)}), flush=True)
+        emu.reset_requests()
+emu.stop()
+"""
+
+
+class EmulatorProcess:
+    def __init__(self, incidents: int, rate: float, burst: int) -> None:
+        self.args = [sys.executable, "-c", _SERVER, str(incidents), str(rate), str(burst)]
+
+    def __enter__(self) -> EmulatorProcess:
+        self.proc = subprocess.Popen(self.args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        hello = json.loads(self._line())
+        self.url, self.token = hello["url"], hello["token"]
+        return self
+
+    def _line(self) -> str:
+        assert self.proc.stdout is not None
+        return self.proc.stdout.readline()
+
+    def ask(self, command: str) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        return json.loads(self._line())  # type: ignore[no-any-return]
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+def speed_plan(client: ia.IncidentClient, incidents: list[str], run: str) -> LabelPlan:
+    """Adds of this run's tags and removes of the tags planted for it, 8 changes per incident."""
+    adds = [(iid, "tags", f"bench-{run}-{j}") for iid in incidents for j in range(PER_INCIDENT_ADDS)]
+    removes = [(iid, "tags", f"planted-{run}-{j}") for iid in incidents for j in range(PER_INCIDENT_REMOVES)]
+    columns = ["incident_id", "key", "value"]
+    plan = pd.concat(
+        [
+            plan_label_changes(pd.DataFrame(adds, columns=columns), client=client),
+            plan_label_changes(pd.DataFrame(removes, columns=columns), client=client, mode="remove"),
+        ],
+        ignore_index=True,
+    )
+    return LabelPlan(plan.sort_values(["incident_id", "action"], kind="stable").reset_index(drop=True))
+
+
+def sequential_loop(client: ia.IncidentClient, plan: pd.DataFrame) -> None:
+    """What a competent user writes: the right named call per row, one after the other."""
+    for row in plan.itertuples():
+        if row.action == "add":
+            client.incidents.add_label(row.incident_id, row.value)
+        elif row.action == "remove":
+            client.incidents.remove_label(row.incident_id, row.value)
+
+
+def speed(args: argparse.Namespace) -> None:
+    incidents = [str(i) for i in range(1, args.changes // (PER_INCIDENT_ADDS + PER_INCIDENT_REMOVES) + 1)]
+    runs = [(f"{kind}{r}", kind) for r in range(args.repeats) for kind in (("seq", "bulk") if r % 2 == 0 else
+                                                                           ("bulk", "seq"))]
+    floor = args.changes * args.latency / args.concurrency
+    print(f"1. speed: {args.changes} changes on {len(incidents)} incidents, latency {args.latency * 1000:.0f} ms, "
+          f"emulator rate limit {args.rate_limit:.0f}/s (burst 20), concurrency {args.concurrency}")
+    with EmulatorProcess(len(incidents) + 10, args.rate_limit, 20) as server, \
+            ia.IncidentClient(server.url, server.token, rate_limit=args.client_rate) as client:
+        server.ask("latency 0")
+        for run, _ in runs:  # plant the labels each run removes (untimed, no latency)
+            planted = [(iid, "tags", f"planted-{run}-{j}") for iid in incidents for j in range(PER_INCIDENT_REMOVES)]
+            setup = plan_label_changes(pd.DataFrame(planted, columns=["incident_id", "key", "value"]), client=client)
+            apply_label_changes(client, setup, concurrency=8, progress=False)
+        plans = {run: speed_plan(client, incidents, run) for run, _ in runs}
+        server.ask("stats")
+        server.ask(f"latency {args.latency}")
+        times: dict[str, list[float]] = {"seq": [], "bulk": []}
+        for run, kind in runs:
+            plan = plans[run]
+            changes = int((plan["action"] != "skip").sum())
+            assert changes == args.changes, (changes, args.changes)
+            started = time.perf_counter()
+            if kind == "seq":
+                sequential_loop(client, plan)
+            else:
+                result = apply_label_changes(client, plan, concurrency=args.concurrency, progress=False)
+                assert (result["status"] == "applied").sum() == changes, result["status"].value_counts()
+            elapsed = time.perf_counter() - started
+            stats = server.ask("stats")
+            times[kind].append(elapsed)
+            label = "sequential loop" if kind == "seq" else f"apply_label_changes (concurrency {args.concurrency})"
+            print(f"   {label:<40} {elapsed:7.2f} s  requests {stats['requests']:5d}  "
+                  f"429s {stats['statuses'].get('429', 0)}  {dict(stats['methods'])}")
+    seq, bulk = min(times["seq"]), min(times["bulk"])
+    round_trip = seq / args.changes
+    print(f"   floor changes x latency / concurrency = {floor:.2f} s")
+    print(f"   apply / floor = {bulk / floor:.2f}x (target <= 1.5)   sequential / apply = {seq / bulk:.1f}x")
+    # The latency is not the whole round trip: client and server CPU come on top, and on a busy
+    # machine they dominate. The sequential loop measures that round trip in the same run.
+    print(f"   measured round trip {round_trip * 1000:.1f} ms (latency {args.latency * 1000:.0f} ms); "
+          f"changes x round trip / concurrency = {args.changes * round_trip / args.concurrency:.2f} s; "
+          f"apply / that = {bulk / (args.changes * round_trip / args.concurrency):.2f}x")
+
+
+FAULTS = {"500": 0.025, "503": 0.025, "429": 0.025, "drop": 0.025}
+
+
+def fault_run(changes: int) -> None:
+    print(f"\n2. fault run: {changes} changes, 10% injected faults {FAULTS}")
+    with Emulator(seed=11, incidents=320, faults=FAULTS, fault_seed=4) as emu, \
+            ia.IncidentClient(emu.url, emu.token) as client:
+        rows = [(str(i), "tags", f"fault-run-{j}") for i in range(1, 321) for j in range(6)]
+        rows += [(str(i), "cause", v) for i in range(1, 321) for v in ("deploy", "config", "capacity", "dependency")]
+        planned = plan_label_changes(pd.DataFrame(rows, columns=["incident_id", "key", "value"]), client=client)
+        plan = LabelPlan(planned[planned["action"] == "add"].head(changes).reset_index(drop=True))
+        with emu.state.lock:
+            before = {iid: {(lb.key, lb.text) for lb in inc.labels} for iid, inc in emu.state.incidents.items()}
+        emu.reset_requests()
+        started = time.perf_counter()
+        result = apply_label_changes(client, plan, progress=False)
+        elapsed = time.perf_counter() - started
+        records = emu.requests
+        want = {iid: set(labels) for iid, labels in before.items()}
+        for row in plan.itertuples():
+            want[str(row.incident_id)].add((str(row.key), str(row.value)))
+        missing = duplicated = extra = 0
+        with emu.state.lock:
+            for iid, incident in emu.state.incidents.items():
+                have = [(lb.key, lb.text) for lb in incident.labels]
+                duplicated += len(have) - len(set(have))
+                missing += len(want[iid] - set(have))
+                extra += len(set(have) - want[iid])
+    faults = Counter(r.fault for r in records if r.fault)
+    status = result["status"].value_counts().to_dict()
+    print(f"   {elapsed:.1f} s, requests {len(records)}, faults injected {sum(faults.values())} {dict(faults)}")
+    print(f"   changes applied {status.get('applied', 0)}, skipped {status.get('skipped', 0)}, "
+          f"failed {status.get('failed', 0)}; write attempts {int(result['attempts'].sum())}")
+    print(f"   losses: missing {missing}, duplicated {duplicated}, unexpected {extra}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--changes", type=int, default=2000)
+    parser.add_argument("--latency", type=float, default=0.02)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--rate-limit", type=float, default=500.0, help="the emulator's requests per second")
+    parser.add_argument("--client-rate", type=float, default=450.0, help="the client's own requests-per-second cap")
+    parser.add_argument("--faults-only", action="store_true")
+    parser.add_argument("--speed-only", action="store_true")
+    args = parser.parse_args()
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, pandas {pd.__version__}")
+    if not args.faults_only:
+        speed(args)
+    if not args.speed_only:
+        fault_run(args.changes)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

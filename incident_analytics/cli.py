@@ -357,7 +357,10 @@ def _emulator_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--port", type=int, default=8080, help="port to listen on, 0 for a free one (default: %(default)s)")
     p.add_argument(
-        "--scenario", choices=list(SCENARIOS), default=None, help="a preset world: demo, small, large or empty"
+        "--scenario",
+        choices=list(SCENARIOS),
+        default=None,
+        help="a preset world: demo, small, large or empty (default: none, --seed 0 and --incidents 300)",
     )
     p.add_argument(
         "--seed", type=int, default=None, help="seed of the generated data (default: the scenario's, else 0)"

@@ -23,6 +23,7 @@ from .client import IncidentClient
 from .errors import IncidentAPIError, ResponseFormatError
 from .rpc import QUERY_PREVIEWS as QUERY
 from .store import ERROR_SCHEMA, IncidentData, read_store, store_lock, write_store
+from .types import PreviewOrderField
 
 logger = logging.getLogger("incident_analytics")
 
@@ -345,7 +346,7 @@ def _list(
     progress: _Progress,
     *,
     query: str | None = None,
-    order_field: str = "createdTime",
+    order_field: PreviewOrderField = "createdTime",
     stop: Callable[[dict[str, Any]], bool] | None = None,
     phase: str = "incidents",
 ) -> list[dict[str, Any]]:

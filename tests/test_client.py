@@ -275,7 +275,8 @@ def test_the_package_root_exports_the_whole_error_hierarchy() -> None:
         "ServerError",
         "ResponseFormatError",
         "TransportError",
-        "TimeoutError",
+        "RequestTimeoutError",
+        "RedirectError",
         "OutcomeUnknownError",
     ]:
         error = getattr(ia, name)
@@ -287,7 +288,7 @@ def test_the_context_manager_closes_the_connection_pool() -> None:
     api = ScriptedAPI(json_reply({"roles": []}))
     with client_for(api) as client:
         client.roles.list()
-    assert client._transport._client.is_closed
+    assert client._requester._client.is_closed
     with pytest.raises(RuntimeError):
         client.roles.list()
 
@@ -296,4 +297,4 @@ async def test_the_async_context_manager_closes_too() -> None:
     api = ScriptedAPI(json_reply({"roles": []}))
     async with ia.AsyncIncidentClient("https://s.grafana.net", TOKEN, transport=api.async_transport()) as client:
         assert await client.roles.list() == []
-    assert client._transport._client.is_closed
+    assert client._requester._client.is_closed

@@ -338,7 +338,7 @@ def test_a_create_answered_503_is_not_retried() -> None:
 
 def test_network_errors_after_retries_are_transport_errors() -> None:
     api = ScriptedAPI(default=READ_TIMEOUT)
-    with make_client(api, max_retries=1) as client, pytest.raises(ia.TimeoutError):
+    with make_client(api, max_retries=1) as client, pytest.raises(ia.RequestTimeoutError):
         client.call("IncidentsService.GetIncident", {"incidentID": "1"})
     api = ScriptedAPI(default=RESET)
     with make_client(api, max_retries=1) as client, pytest.raises(ia.TransportError) as caught:

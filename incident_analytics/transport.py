@@ -526,6 +526,23 @@ class RequestSettings:
         return self.attempt_timeout if self.attempt_timeout is not None else 2 * self.timeout
 
 
+def _deadline_error(exc: httpx.TimeoutException, deadline: float, reason: str) -> httpx.TimeoutException:
+    """``exc`` itself, unless it fired because its timeout was cut to the deadline: then say so.
+
+    A connect or pool timeout keeps its type (the request was never sent, which the retry rules
+    need to know); a read or write timeout becomes ``DeadlineExceeded``.
+    """
+    if time.monotonic() < deadline - 0.05 or isinstance(exc, DeadlineExceeded):
+        return exc
+    try:
+        request: httpx.Request | None = exc.request
+    except RuntimeError:  # raised without a request (a mock transport)
+        request = None
+    if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+        return type(exc)(reason, request=request)
+    return DeadlineExceeded(reason, request=request)
+
+
 class _BaseRequester:
     def __init__(self, settings: RequestSettings, rng: random.Random | None) -> None:
         self.settings = settings
@@ -667,17 +684,20 @@ class SyncRequester(_BaseRequester):
 
     def _attempt(self, method: str, url: httpx.URL, content: bytes, started: float) -> tuple[httpx.Response, bytes]:
         deadline, reason = self._deadline(started)
-        response = self._client.send(self._request(self._client, url, content, deadline), stream=True)
         try:
-            reader = self._reader(method, response, deadline, reason)
-            if response.is_stream_consumed:
-                reader.feed(response.content)
-            else:
-                for chunk in response.iter_raw():
-                    reader.feed(chunk)
-            return response, reader.finish()
-        finally:
-            response.close()
+            response = self._client.send(self._request(self._client, url, content, deadline), stream=True)
+            try:
+                reader = self._reader(method, response, deadline, reason)
+                if response.is_stream_consumed:
+                    reader.feed(response.content)
+                else:
+                    for chunk in response.iter_raw():
+                        reader.feed(chunk)
+                return response, reader.finish()
+            finally:
+                response.close()
+        except httpx.TimeoutException as exc:
+            raise _deadline_error(exc, deadline, reason) from exc
 
     def call(self, method: str, body: Mapping[str, Any] | None = None) -> JSONDict:
         """Send one RPC, retrying as the policy allows; return the decoded JSON object."""
@@ -752,6 +772,8 @@ class AsyncRequester(_BaseRequester):
             if timeout.expired():
                 raise DeadlineExceeded(reason) from None
             raise
+        except httpx.TimeoutException as exc:
+            raise _deadline_error(exc, deadline, reason) from exc
 
     async def call(self, method: str, body: Mapping[str, Any] | None = None) -> JSONDict:
         """Send one RPC, retrying as the policy allows; return the decoded JSON object."""

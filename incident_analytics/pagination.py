@@ -41,6 +41,8 @@ class _PageState:
     yielded: int = 0
     seen_cursors: set[str] = field(default_factory=set)
     seen_records: set[Hashable] = field(default_factory=set)
+    stopped: PaginationLoopError | None = None
+    """Why paging must stop with an error; raised once the last page's records are handed over."""
 
     def _key(self, item: Any) -> Hashable:
         """What identifies a record: its ID field, else its whole JSON text."""
@@ -99,20 +101,23 @@ class _PageState:
                 method=self.method,
             )
         if next_value in self.seen_cursors:
-            raise self._loop(
+            self.stopped = self._loop(
                 f"the server returned cursor {next_value[:40]!r} a second time; "
                 "stopping instead of fetching the same pages forever"
             )
+            return items, False
         if not fresh:
-            raise self._loop(
+            self.stopped = self._loop(
                 f"page {self.pages} holds only records already returned, under a new cursor; "
                 "stopping instead of fetching the same records forever"
             )
+            return items, False
         if self.pages >= self.max_pages:
-            raise self._loop(
+            self.stopped = self._loop(
                 f"the server still reports more after max_pages={self.max_pages} pages "
                 f"({self.yielded} records); pass a larger max_pages if the listing really is that long"
             )
+            return items, False
         self.seen_cursors.add(next_value)
         # The cursor goes back unchanged at the top level, next to "query" (GCX#829: a cursor sent
         # anywhere else is silently ignored and page 1 comes back every time).
@@ -192,6 +197,8 @@ def iter_pages(
             if on_page is not None:
                 on_page(state.pages, state.yielded)
             yield from items
+        if state.stopped is not None:
+            raise state.stopped
 
     return pages()
 
@@ -218,5 +225,7 @@ def aiter_pages(
                 on_page(state.pages, state.yielded)
             for item in items:
                 yield item
+        if state.stopped is not None:
+            raise state.stopped
 
     return pages()

@@ -395,6 +395,17 @@ class RateLimiter:
 # Reading a body under a size cap and a deadline.
 
 
+_HEAD = frozenset({"content-type", "content-encoding", "content-length", "retry-after", "location"})
+
+
+def response_head(response: httpx.Response) -> dict[str, str]:
+    """The few response headers the client reads, decoded in one pass (lower-case names).
+
+    Each ``httpx.Headers.get`` scans and decodes every header again; one pass is cheaper.
+    """
+    return {name: value for name, value in response.headers.items() if name in _HEAD}
+
+
 class BodyReader:
     """Collects a response body chunk by chunk: decoded (gzip/deflate), capped in size, on a deadline.
 
@@ -407,7 +418,8 @@ class BodyReader:
     def __init__(
         self,
         method: str,
-        response: httpx.Response,
+        status: int,
+        head: Mapping[str, str],
         *,
         limit: int,
         deadline: float,
@@ -416,7 +428,7 @@ class BodyReader:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.method = method
-        self.status = response.status_code
+        self.status = status
         self.limit = limit
         self.deadline = deadline
         self.deadline_reason = deadline_reason
@@ -424,7 +436,7 @@ class BodyReader:
         self._parts: list[bytes] = []
         self._size = 0
         # ``decoded``: httpx already holds the decoded body (a mock or replaying transport read it).
-        encoding = "" if decoded else response.headers.get("content-encoding", "").strip().lower()
+        encoding = "" if decoded else head.get("content-encoding", "").strip().lower()
         self._decoder: Any = None
         self._deflate = False
         if encoding in ("gzip", "x-gzip"):
@@ -438,7 +450,7 @@ class BodyReader:
                 method=method,
                 status_code=self.status,
             )
-        length = response.headers.get("content-length", "")
+        length = head.get("content-length", "")
         if self._decoder is None and length.isdigit() and int(length) > limit:
             self._too_large(int(length))
         self.check_deadline()
@@ -543,6 +555,15 @@ def _deadline_error(exc: httpx.TimeoutException, deadline: float, reason: str) -
     return DeadlineExceeded(reason, request=request)
 
 
+@dataclass(frozen=True)
+class _Answer:
+    """One attempt's response: status, the headers the client reads, and the decoded body."""
+
+    status: int
+    head: Mapping[str, str]
+    body: bytes
+
+
 class _BaseRequester:
     def __init__(self, settings: RequestSettings, rng: random.Random | None) -> None:
         self.settings = settings
@@ -551,6 +572,7 @@ class _BaseRequester:
         self._unversioned = unversioned_base(settings.base_url)
         self._plugin_id = plugin_id_of(settings.base_url)
         self._urls: dict[str, httpx.URL] = {}
+        self._endpoints: dict[str, Endpoint] = {}
 
     def url_for(self, method: str) -> str:
         """The full URL of ``Service.Method`` (the unversioned prefix for methods catalogued so)."""
@@ -567,7 +589,10 @@ class _BaseRequester:
         return url
 
     def _endpoint(self, method: str) -> Endpoint:
-        return Endpoint(str(self._url(method)), self._plugin_id)
+        endpoint = self._endpoints.get(method)
+        if endpoint is None:
+            endpoint = self._endpoints[method] = Endpoint(str(self._url(method)), self._plugin_id)
+        return endpoint
 
     def _headers(self) -> dict[str, str]:
         return {
@@ -609,10 +634,13 @@ class _BaseRequester:
         left = max(0.001, min(self.settings.timeout, deadline - time.monotonic()))
         return client.build_request("POST", url, content=content, timeout=httpx.Timeout(left))
 
-    def _reader(self, method: str, response: httpx.Response, deadline: float, reason: str) -> BodyReader:
+    def _reader(
+        self, method: str, response: httpx.Response, head: Mapping[str, str], deadline: float, reason: str
+    ) -> BodyReader:
         return BodyReader(
             method,
-            response,
+            response.status_code,
+            head,
             limit=self.settings.max_response_bytes,
             deadline=deadline,
             deadline_reason=reason,
@@ -632,15 +660,15 @@ class _BaseRequester:
             retry_after=retry_after,
         )
 
-    def _finish(self, method: str, response: httpx.Response, content: bytes) -> JSONDict:
+    def _finish(self, method: str, status: int, head: Mapping[str, str], content: bytes) -> JSONDict:
         return decode_response(
             method,
-            response.status_code,
-            response.headers.get("content-type", ""),
+            status,
+            head.get("content-type", ""),
             content,
             self.settings.token.reveal(),
-            response.headers.get("retry-after"),
-            location=response.headers.get("location"),
+            head.get("retry-after"),
+            location=head.get("location"),
             endpoint=self._endpoint(method),
         )
 
@@ -682,18 +710,19 @@ class SyncRequester(_BaseRequester):
         self._sleep = sleep
         self._client = httpx.Client(transport=transport, headers=self._headers(), **self._new_client_kwargs())
 
-    def _attempt(self, method: str, url: httpx.URL, content: bytes, started: float) -> tuple[httpx.Response, bytes]:
+    def _attempt(self, method: str, url: httpx.URL, content: bytes, started: float) -> _Answer:
         deadline, reason = self._deadline(started)
         try:
             response = self._client.send(self._request(self._client, url, content, deadline), stream=True)
             try:
-                reader = self._reader(method, response, deadline, reason)
+                head = response_head(response)
+                reader = self._reader(method, response, head, deadline, reason)
                 if response.is_stream_consumed:
                     reader.feed(response.content)
                 else:
                     for chunk in response.iter_raw():
                         reader.feed(chunk)
-                return response, reader.finish()
+                return _Answer(response.status_code, head, reader.finish())
             finally:
                 response.close()
         except httpx.TimeoutException as exc:
@@ -708,7 +737,7 @@ class SyncRequester(_BaseRequester):
             if self._limiter is not None and (wait := self._limiter.reserve()) > 0:
                 self._sleep(wait)
             try:
-                response, data = self._attempt(method, url, content, started)
+                answer = self._attempt(method, url, content, started)
             except httpx.TransportError as exc:
                 decision = retry_decision(
                     method, attempt, time.monotonic() - started, self.settings.retry, self._rng, exc=exc
@@ -719,15 +748,13 @@ class SyncRequester(_BaseRequester):
                 self._sleep(decision.delay)
                 attempt += 1
                 continue
-            decision = self._decision(
-                method, attempt, started, response.status_code, response.headers.get("retry-after")
-            )
-            self._log(method, response.status_code, attempt, started, decision.reason if decision.retry else "")
+            decision = self._decision(method, attempt, started, answer.status, answer.head.get("retry-after"))
+            self._log(method, answer.status, attempt, started, decision.reason if decision.retry else "")
             if decision.retry:
                 self._sleep(decision.delay)
                 attempt += 1
                 continue
-            return self._finish(method, response, data)
+            return self._finish(method, answer.status, answer.head, answer.body)
 
     def close(self) -> None:
         """Close the pooled connections."""
@@ -749,9 +776,7 @@ class AsyncRequester(_BaseRequester):
         self._sleep = sleep
         self._client = httpx.AsyncClient(transport=transport, headers=self._headers(), **self._new_client_kwargs())
 
-    async def _attempt(
-        self, method: str, url: httpx.URL, content: bytes, started: float
-    ) -> tuple[httpx.Response, bytes]:
+    async def _attempt(self, method: str, url: httpx.URL, content: bytes, started: float) -> _Answer:
         deadline, reason = self._deadline(started)
         # The whole attempt (connect, headers, body) under one deadline; the reader checks it too.
         timeout = asyncio.timeout(max(0.0, deadline - time.monotonic()))
@@ -759,13 +784,14 @@ class AsyncRequester(_BaseRequester):
             async with timeout:
                 response = await self._client.send(self._request(self._client, url, content, deadline), stream=True)
                 try:
-                    reader = self._reader(method, response, deadline, reason)
+                    head = response_head(response)
+                    reader = self._reader(method, response, head, deadline, reason)
                     if response.is_stream_consumed:
                         reader.feed(response.content)
                     else:
                         async for chunk in response.aiter_raw():
                             reader.feed(chunk)
-                    return response, reader.finish()
+                    return _Answer(response.status_code, head, reader.finish())
                 finally:
                     await response.aclose()
         except builtins.TimeoutError:
@@ -784,7 +810,7 @@ class AsyncRequester(_BaseRequester):
             if self._limiter is not None and (wait := self._limiter.reserve()) > 0:
                 await self._sleep(wait)
             try:
-                response, data = await self._attempt(method, url, content, started)
+                answer = await self._attempt(method, url, content, started)
             except httpx.TransportError as exc:
                 decision = retry_decision(
                     method, attempt, time.monotonic() - started, self.settings.retry, self._rng, exc=exc
@@ -795,15 +821,13 @@ class AsyncRequester(_BaseRequester):
                 await self._sleep(decision.delay)
                 attempt += 1
                 continue
-            decision = self._decision(
-                method, attempt, started, response.status_code, response.headers.get("retry-after")
-            )
-            self._log(method, response.status_code, attempt, started, decision.reason if decision.retry else "")
+            decision = self._decision(method, attempt, started, answer.status, answer.head.get("retry-after"))
+            self._log(method, answer.status, attempt, started, decision.reason if decision.retry else "")
             if decision.retry:
                 await self._sleep(decision.delay)
                 attempt += 1
                 continue
-            return self._finish(method, response, data)
+            return self._finish(method, answer.status, answer.head, answer.body)
 
     async def aclose(self) -> None:
         """Close the pooled connections."""

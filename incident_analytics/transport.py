@@ -14,10 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import email.utils
+import heapq
+import itertools
 import json
 import logging
 import random
+import socket
 import threading
 import time
 import zlib
@@ -538,13 +542,15 @@ class RequestSettings:
         return self.attempt_timeout if self.attempt_timeout is not None else 2 * self.timeout
 
 
-def _deadline_error(exc: httpx.TimeoutException, deadline: float, reason: str) -> httpx.TimeoutException:
-    """``exc`` itself, unless it fired because its timeout was cut to the deadline: then say so.
+def _deadline_error(exc: httpx.TransportError, deadline: float, reason: str) -> httpx.TransportError:
+    """``exc`` itself, unless it happened because the deadline passed: then say so.
 
-    A connect or pool timeout keeps its type (the request was never sent, which the retry rules
-    need to know); a read or write timeout becomes ``DeadlineExceeded``.
+    A timeout cut to the time left, or a read ended by the watchdog at the deadline, becomes
+    ``DeadlineExceeded``; a connect or pool timeout keeps its type (the request was never sent,
+    which the retry rules need to know).
     """
-    if time.monotonic() < deadline - 0.05 or isinstance(exc, DeadlineExceeded):
+    late = time.monotonic() >= deadline - 0.05
+    if not late or isinstance(exc, DeadlineExceeded):
         return exc
     try:
         request: httpx.Request | None = exc.request
@@ -552,7 +558,65 @@ def _deadline_error(exc: httpx.TimeoutException, deadline: float, reason: str) -
         request = None
     if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
         return type(exc)(reason, request=request)
+    if request_never_sent(exc):
+        return exc
     return DeadlineExceeded(reason, request=request)
+
+
+class Watchdog:
+    """One daemon thread that ends the sync reads still running at their deadline.
+
+    A blocking read cannot be interrupted from outside except by shutting its socket down, which
+    makes the read return at once; the requester then reports the passed deadline. Used for the
+    body of each sync attempt (the headers are bounded by a read timeout cut to the time left).
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, socket.socket]] = []
+        self._done: set[int] = set()
+        self._ids = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, deadline: float, sock: socket.socket) -> int:
+        """Shut ``sock`` down at ``deadline`` unless ``disarm`` comes first; returns a ticket."""
+        with self._cond:
+            ticket = next(self._ids)
+            heapq.heappush(self._heap, (deadline, ticket, sock))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="incident-analytics-deadlines", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+            return ticket
+
+    def disarm(self, ticket: int) -> None:
+        """The read ended in time: leave its socket alone."""
+        with self._cond:
+            self._done.add(ticket)
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                while self._heap and self._heap[0][0] <= now:
+                    _, ticket, sock = heapq.heappop(self._heap)
+                    if ticket in self._done:
+                        self._done.discard(ticket)
+                        continue
+                    with contextlib.suppress(OSError):  # already closed
+                        sock.shutdown(socket.SHUT_RDWR)
+                self._cond.wait(self._heap[0][0] - now if self._heap else None)
+
+
+_WATCHDOG = Watchdog()
+
+
+def _socket_of(response: httpx.Response) -> socket.socket | None:
+    """The socket under a streamed HTTP/1.1 response, where the transport exposes it."""
+    stream = response.extensions.get("network_stream")
+    get = getattr(stream, "get_extra_info", None)
+    sock = get("socket") if callable(get) else None
+    return sock if isinstance(sock, socket.socket) else None
 
 
 @dataclass(frozen=True)
@@ -720,12 +784,18 @@ class SyncRequester(_BaseRequester):
                 if response.is_stream_consumed:
                     reader.feed(response.content)
                 else:
-                    for chunk in response.iter_raw():
-                        reader.feed(chunk)
+                    sock = _socket_of(response)
+                    ticket = _WATCHDOG.arm(deadline, sock) if sock is not None else None
+                    try:
+                        for chunk in response.iter_raw():
+                            reader.feed(chunk)
+                    finally:
+                        if ticket is not None:
+                            _WATCHDOG.disarm(ticket)
                 return _Answer(response.status_code, head, reader.finish())
             finally:
                 response.close()
-        except httpx.TimeoutException as exc:
+        except httpx.TransportError as exc:
             raise _deadline_error(exc, deadline, reason) from exc
 
     def call(self, method: str, body: Mapping[str, Any] | None = None) -> JSONDict:
@@ -798,7 +868,7 @@ class AsyncRequester(_BaseRequester):
             if timeout.expired():
                 raise DeadlineExceeded(reason) from None
             raise
-        except httpx.TimeoutException as exc:
+        except httpx.TransportError as exc:
             raise _deadline_error(exc, deadline, reason) from exc
 
     async def call(self, method: str, body: Mapping[str, Any] | None = None) -> JSONDict:

@@ -432,6 +432,20 @@ def test_a_trickled_body_times_out_at_the_attempt_deadline() -> None:
     assert caught.value.method == "RolesService.GetRoles"
 
 
+def test_a_body_with_long_gaps_is_cut_at_the_deadline_not_at_the_next_byte() -> None:
+    # One byte every 0.9 s: the sync client must not wait for the byte due at 1.8 s to notice that
+    # its 1.0 s deadline passed (a watchdog ends the blocked read), and the pool stays usable.
+    with (
+        trickling(TRICKLED, interval=0.9) as server,
+        ia.IncidentClient(url_of(server), TOKEN, attempt_timeout=1.0, max_retries=0) as client,
+    ):
+        for _ in range(2):
+            started = time.monotonic()
+            with pytest.raises(ia.RequestTimeoutError, match="attempt_timeout=1s"):
+                client.roles.list()
+            assert time.monotonic() - started < 1.0 + 0.5
+
+
 def test_total_timeout_bounds_every_attempt_together() -> None:
     policy = RetryPolicy(max_retries=10, backoff_base=0.01, total_timeout=2.0)
     with (

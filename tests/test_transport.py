@@ -555,15 +555,20 @@ def leaks(text: str, token: str = TOKEN, shortest: int = 4) -> list[str]:
     return [token[i:j] for i in range(len(token)) for j in range(i + shortest, len(token) + 1) if token[i:j] in text]
 
 
-def test_a_token_echoed_across_the_excerpt_cut_leaves_no_piece_behind() -> None:
-    # The 200-character cut falls inside the echoed token: cutting before scrubbing leaked most of it.
-    page = "<html>" + "x" * 170 + f" Authorization: Bearer {TOKEN} " + "y" * 100 + "</html>"
-    for status in (200, 502):
-        api = ScriptedAPI(text_reply(page, status, "text/html"))
-        with make_client(api, max_retries=0) as client, pytest.raises(ia.IncidentAPIError) as caught:
-            client.call("RolesService.GetRoles")
-        rendered = f"{caught.value} {caught.value!r} {caught.value.body} {caught.value.message}"
-        assert leaks(rendered) == [], status
+@pytest.mark.parametrize("inside", [4, 20, len(TOKEN) - 1])
+@pytest.mark.parametrize("status", [200, 502])
+def test_a_token_echoed_across_the_excerpt_cut_leaves_no_piece_behind(inside: int, status: int) -> None:
+    # The 200-character cut falls ``inside`` characters into the echoed token: cutting before
+    # scrubbing leaked that much of it (20 of 21 characters in the issue).
+    before = 200 - inside
+    page = "<p>" + "x" * (before - len("<p>") - len(" Bearer ")) + " Bearer " + TOKEN + " echoed back</p>" * 5
+    assert page.index(TOKEN) == before
+    api = ScriptedAPI(text_reply(page, status, "text/html"))
+    with make_client(api, max_retries=0) as client, pytest.raises(ia.IncidentAPIError) as caught:
+        client.call("RolesService.GetRoles")
+    rendered = f"{caught.value} {caught.value!r} {caught.value.body} {caught.value.message}"
+    assert leaks(rendered) == []
+    assert "***" in str(caught.value.body)
 
 
 def test_a_partial_token_at_the_end_of_an_excerpt_is_removed() -> None:

@@ -586,7 +586,9 @@ class Watchdog:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="incident-analytics-deadlines", daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            if self._heap[0][1] == ticket:
+                # Wake the thread only when this deadline comes first (deadlines mostly grow).
+                self._cond.notify()
             return ticket
 
     def disarm(self, ticket: int) -> None:

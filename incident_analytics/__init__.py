@@ -8,9 +8,7 @@ with ia.IncidentClient("https://mystack.grafana.net", token="glsa_...") as clien
 ```
 """
 
-from __future__ import annotations
-
-import logging
+import logging as _logging
 
 from . import frames
 from ._version import __version__
@@ -28,11 +26,11 @@ from .errors import (
     PaginationLoopError,
     PermissionDeniedError,
     RateLimitError,
+    RedirectError,
     RequestTimeoutError,
     ResponseFormatError,
     ServerError,
     StoreError,
-    TimeoutError,
     TransportError,
 )
 from .fetch import fetch
@@ -40,7 +38,8 @@ from .store import IncidentData
 from .sync import sync
 
 # A library adds no handlers of its own beyond silencing "no handler" warnings (logging HOWTO).
-logging.getLogger("incident_analytics").addHandler(logging.NullHandler())
+_logging.getLogger("incident_analytics").addHandler(_logging.NullHandler())
+del _logging
 
 __all__ = [
     "AsyncIncidentClient",
@@ -56,12 +55,12 @@ __all__ = [
     "PaginationLoopError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RedirectError",
     "RequestTimeoutError",
     "ResponseFormatError",
     "RetryPolicy",
     "ServerError",
     "StoreError",
-    "TimeoutError",
     "TransportError",
     "__version__",
     "apply_label_changes",
@@ -74,3 +73,9 @@ __all__ = [
     "resolve_base_url",
     "sync",
 ]
+
+
+def __dir__() -> list[str]:
+    # The public surface only: what __all__ names, plus the module's dunders (PEP 562), not the
+    # submodules and helpers that importing the package binds here as a side effect.
+    return sorted(set(__all__) | {name for name in globals() if name.startswith("__") and name.endswith("__")})

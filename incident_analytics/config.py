@@ -8,6 +8,7 @@ from ``GRAFANA_URL`` and ``GRAFANA_SERVICE_ACCOUNT_TOKEN``.
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -20,7 +21,48 @@ LEGACY_PLUGIN_ID = "grafana-incident-app"
 URL_ENV = "GRAFANA_URL"
 TOKEN_ENV = "GRAFANA_SERVICE_ACCOUNT_TOKEN"
 DEFAULT_TIMEOUT = 30.0
+"""Seconds for each network operation of a request: connect, each read, each write, a pooled connection."""
 MAX_PAGE_SIZE = 100
+DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+"""Largest decoded (un-gzipped) response body accepted: ample for a 100-record page of full incidents."""
+DEFAULT_MAX_PAGES = 10_000
+"""Page ceiling of one listing when the caller sets none. The API reports no listing size (its cursor
+holds only ``nextValue`` and ``hasMore``), so this is a fixed, generous bound: a million records at
+100 per page. With ``max_items`` the ceiling is also never above the pages those items need."""
+
+
+def default_attempt_timeout(timeout: float) -> float:
+    """The wall-clock deadline of one attempt when none is given: twice the per-operation ``timeout``."""
+    return 2 * timeout
+
+
+def check_number(
+    name: str, value: object, *, minimum: float = 0.0, allow_zero: bool = False, allow_none: bool = False
+) -> float | None:
+    """A finite real number above ``minimum`` (or equal to it with ``allow_zero``); ``None`` if allowed.
+
+    ``True``/``False`` are refused: a bool is an ``int`` to Python but never a count or a duration here.
+    """
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    if not math.isfinite(value) or value < minimum or (value == minimum and not allow_zero):
+        bound = f">= {minimum:g}" if allow_zero else f"> {minimum:g}"
+        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
+    return float(value)
+
+
+def check_count(name: str, value: object, *, minimum: int = 0, allow_none: bool = False) -> int | None:
+    """A whole number >= ``minimum`` (``None`` if allowed); bools are refused."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be a whole number, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return value
+
 
 # Matches ".../api/plugins/<id>/resources/api" with an optional "/v1" and trailing slash.
 _API_PATH = re.compile(r"^(?P<root>.*?)/api/plugins/(?P<plugin>[^/]+)/resources/api(?:/v1)?/?$")
@@ -67,8 +109,9 @@ class RetryPolicy:
         backoff_max: largest backoff ceiling in seconds. The wait is uniform in [0, ceiling]
             ("full jitter"), unless the server sent ``Retry-After``.
         max_retry_after: the longest ``Retry-After`` honoured, in seconds; longer hints are capped.
-        total_timeout: no retry is started once this many seconds have passed since the first
-            attempt, or if its wait would cross that line.
+        total_timeout: wall-clock seconds for the whole call, every attempt and wait included: an
+            attempt still running at that line is cut off (``RequestTimeoutError``), and no retry is
+            started whose wait would cross it.
         retry_statuses: HTTP statuses worth another attempt.
     """
 
@@ -80,11 +123,16 @@ class RetryPolicy:
     retry_statuses: frozenset[int] = field(default_factory=lambda: frozenset({429, 502, 503, 504}))
 
     def __post_init__(self) -> None:
-        if self.max_retries < 0:
-            raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
-        for name in ("backoff_base", "backoff_max", "max_retry_after", "total_timeout"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        check_count("max_retries", self.max_retries)
+        for name in ("backoff_base", "backoff_max", "max_retry_after"):
+            check_number(name, getattr(self, name), allow_zero=True)
+        check_number("total_timeout", self.total_timeout)
+        statuses = self.retry_statuses
+        if isinstance(statuses, str | bytes) or not all(
+            isinstance(s, int) and not isinstance(s, bool) and 100 <= s <= 599 for s in statuses
+        ):
+            raise ValueError(f"retry_statuses must be HTTP status codes, got {statuses!r}")
+        object.__setattr__(self, "retry_statuses", frozenset(statuses))
 
 
 def is_loopback_host(host: str) -> bool:
@@ -135,6 +183,14 @@ def resolve_base_url(url: str, *, plugin_id: str = DEFAULT_PLUGIN_ID, allow_inse
     else:
         path = f"{path}/api/plugins/{plugin_id}/resources/api/v1/"
     return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+def plugin_id_of(base_url: str) -> str:
+    """The plugin id inside an RPC base URL (``grafana-irm-app`` in ``.../plugins/grafana-irm-app/...``)."""
+    match = _API_PATH.match(urlsplit(base_url).path)
+    if not match:
+        raise ValueError(f"not an RPC base URL: {base_url!r}")
+    return match["plugin"]
 
 
 def unversioned_base(base_url: str) -> str:

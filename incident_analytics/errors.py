@@ -10,11 +10,12 @@ IncidentAnalyticsError
     ├── BadRequestError                      400 / 422 (e.g. a malformed queryString)
     ├── RateLimitError                       429, with .retry_after (seconds or None)
     ├── ServerError                          5xx
-    ├── ResponseFormatError                  not JSON, wrong shape, HTML from a proxy
-    │   └── PaginationLoopError              the server handed back a cursor it already gave
+    ├── RedirectError                        3xx: redirects are not followed; .location
+    ├── ResponseFormatError                  not JSON, wrong shape, HTML from a proxy, too large
+    │   └── PaginationLoopError              a repeated cursor, a page of only known records, max_pages
     └── TransportError                       no usable response: connection refused, reset, ...
-        ├── RequestTimeoutError (TimeoutError)
-        └── OutcomeUnknownError              a create may have reached the server; not retried
+        ├── RequestTimeoutError              a network timeout or a passed wall-clock deadline
+        └── OutcomeUnknownError              a write may have reached the server; not retried
 ```
 
 Every message names the RPC method. No message, repr or ``body`` ever holds the API token:
@@ -23,6 +24,7 @@ the transport scrubs it before an exception is built.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 
@@ -121,12 +123,33 @@ class ServerError(IncidentAPIError):
     """HTTP 5xx from the service or a proxy in front of it."""
 
 
+class RedirectError(IncidentAPIError):
+    """HTTP 3xx. Redirects are not followed, so the ``Authorization`` header never travels elsewhere.
+
+    ``location`` is where the server pointed (the ``Location`` header, or ``None``). A redirect
+    usually means the URL is not the stack's own (``http://`` instead of ``https://``, an old host
+    name) or a login page: point the client at the final URL.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str | None = None,
+        status_code: int | None = None,
+        body: Any = None,
+        location: str | None = None,
+    ) -> None:
+        self.location = location
+        super().__init__(message, method=method, status_code=status_code, body=body)
+
+
 class ResponseFormatError(IncidentAPIError):
     """The response is not what the API promises: not JSON, HTML from a proxy, wrong field types."""
 
 
 class PaginationLoopError(ResponseFormatError):
-    """The server returned a cursor it had already returned; following it would loop forever."""
+    """Paging would not end: a repeated cursor, a page of only known records, or ``max_pages`` passed."""
 
 
 class TransportError(IncidentAPIError):
@@ -134,7 +157,8 @@ class TransportError(IncidentAPIError):
 
 
 class RequestTimeoutError(TransportError):
-    """The request timed out (connect, read, write or waiting for a pooled connection)."""
+    """The request timed out: connect, read, write, waiting for a pooled connection, or the wall-clock
+    deadline of one attempt (``attempt_timeout``) or of all attempts (``RetryPolicy.total_timeout``)."""
 
 
 class OutcomeUnknownError(TransportError):
@@ -145,9 +169,18 @@ class OutcomeUnknownError(TransportError):
     """
 
 
-# The name the design uses; kept as an alias so ``except ia.TimeoutError`` reads naturally
-# without shadowing the builtin inside this package.
-TimeoutError = RequestTimeoutError
+def __getattr__(name: str) -> Any:
+    # ``errors.TimeoutError`` was the old name; it shadowed the builtin, so it is only a deprecated
+    # alias here (and absent from the package root).
+    if name == "TimeoutError":
+        warnings.warn(
+            "incident_analytics.errors.TimeoutError is deprecated; use RequestTimeoutError",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return RequestTimeoutError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 STATUS_ERRORS: dict[int, type[IncidentAPIError]] = {
     400: BadRequestError,
@@ -160,9 +193,11 @@ STATUS_ERRORS: dict[int, type[IncidentAPIError]] = {
 
 
 def error_class_for_status(status_code: int) -> type[IncidentAPIError]:
-    """The exception class for an HTTP error status (500-599 give ``ServerError``)."""
+    """The exception class for an HTTP error status (3xx give ``RedirectError``, 5xx ``ServerError``)."""
     if status_code in STATUS_ERRORS:
         return STATUS_ERRORS[status_code]
+    if 300 <= status_code < 400:
+        return RedirectError
     if status_code >= 500:
         return ServerError
     return IncidentAPIError

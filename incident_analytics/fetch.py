@@ -22,6 +22,7 @@ from .client import IncidentClient
 from .errors import IncidentAPIError, ResponseFormatError
 from .rpc import QUERY_PREVIEWS as QUERY
 from .store import ERROR_SCHEMA, IncidentData
+from .types import PreviewOrderField
 
 logger = logging.getLogger("incident_analytics")
 
@@ -344,7 +345,7 @@ def _list(
     progress: _Progress,
     *,
     query: str | None = None,
-    order_field: str = "createdTime",
+    order_field: PreviewOrderField = "createdTime",
     stop: Callable[[dict[str, Any]], bool] | None = None,
     phase: str = "incidents",
 ) -> list[dict[str, Any]]:

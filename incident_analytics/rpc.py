@@ -9,31 +9,34 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, get_args
 
 from .errors import NotFoundError, ResponseFormatError
+from .methods import method as catalogued
+from .types import (
+    ID,
+    EventName,
+    FieldDomain,
+    IncidentID,
+    IncidentStatus,
+    JSONDict,
+    OrderDirection,
+    PreviewOrderField,
+    Role,
+    TaskStatus,
+    Time,
+)
 
 T = TypeVar("T")
-JSONDict = dict[str, Any]
 
-INCIDENT_STATUSES = ("active", "resolved")
-TASK_STATUSES = ("todo", "progress", "done")
-ROLES = ("commander", "investigator", "observer")
-ORDER_DIRECTIONS = ("ASC", "DESC")
-PREVIEW_ORDER_FIELDS = (
-    "incidentID",
-    "createdTime",
-    "modifiedTime",
-    "title",
-    "status",
-    "severity",
-    "prefix",
-    "isDrill",
-    "incidentStart",
-    "incidentEnd",
-    "closedTime",
-)
-EVENT_NAMES = ("incidentStart", "incidentEnd")
+# The runtime checks read the same Literal types the signatures show.
+INCIDENT_STATUSES: tuple[str, ...] = get_args(IncidentStatus)
+TASK_STATUSES: tuple[str, ...] = get_args(TaskStatus)
+ROLES: tuple[str, ...] = get_args(Role)
+ORDER_DIRECTIONS: tuple[str, ...] = get_args(OrderDirection)
+PREVIEW_ORDER_FIELDS: tuple[str, ...] = get_args(PreviewOrderField)
+EVENT_NAMES: tuple[str, ...] = get_args(EventName)
+FIELD_DOMAINS: tuple[str, ...] = get_args(FieldDomain)
 MAX_NOTE_CHARS = 65536
 
 # What an org has when nobody customised it (FACTS.md §8, D-set): used when GetOrgSeverities is absent.
@@ -53,6 +56,9 @@ class RPC(Generic[T]):
     method: str
     body: JSONDict
     parse: Callable[[JSONDict], T]
+
+    def __post_init__(self) -> None:
+        catalogued(self.method)  # every helper's method is in the catalogue
 
 
 # --------------------------------------------------------------------------------------------------
@@ -146,15 +152,15 @@ def _incident_reader(method: str, incident_id: str | None = None) -> Callable[[J
 # --------------------------------------------------------------------------------------------------
 # IncidentsService.
 
-QUERY_PREVIEWS = "IncidentsService.QueryIncidentPreviews"
-QUERY_INCIDENTS = "IncidentsService.QueryIncidents"
+QUERY_PREVIEWS = catalogued("IncidentsService.QueryIncidentPreviews")
+QUERY_INCIDENTS = catalogued("IncidentsService.QueryIncidents")
 
 
 def query_previews_body(
     query_string: str = "",
     *,
-    order_field: str = "createdTime",
-    order_direction: str = "DESC",
+    order_field: PreviewOrderField = "createdTime",
+    order_direction: OrderDirection = "DESC",
     include_field_values: bool = False,
     include_membership: bool = False,
     include_channels: bool = False,
@@ -177,7 +183,7 @@ def query_previews_body(
     return body
 
 
-def query_incidents_body(query_string: str = "", *, order_direction: str = "DESC") -> JSONDict:
+def query_incidents_body(query_string: str = "", *, order_direction: OrderDirection = "DESC") -> JSONDict:
     """The first-page body of the deprecated ``QueryIncidents`` (full incidents, with tasks)."""
     return {
         "query": {
@@ -187,22 +193,22 @@ def query_incidents_body(query_string: str = "", *, order_direction: str = "DESC
     }
 
 
-def get_incident(incident_id: object) -> RPC[JSONDict]:
+def get_incident(incident_id: IncidentID) -> RPC[JSONDict]:
     """``GetIncident``: the full incident with tasks and role assignments."""
     iid = check_id("incident_id", incident_id)
-    method = "IncidentsService.GetIncident"
+    method = catalogued("IncidentsService.GetIncident")
     return RPC(method, {"incidentID": iid}, _incident_reader(method, iid))
 
 
 def create_incident(
-    title: object,
+    title: str,
     *,
-    severity: object = None,
+    severity: str | None = None,
     labels: Iterable[str] = (),
-    status: object = "active",
-    is_drill: object = False,
-    room_prefix: object = None,
-    initial_status_update: object = None,
+    status: IncidentStatus = "active",
+    is_drill: bool = False,
+    room_prefix: str | None = None,
+    initial_status_update: str | None = None,
 ) -> RPC[JSONDict]:
     """``CreateIncident``. Labels become free-form (Tags) labels: only their text is used (FACTS.md §5)."""
     body: JSONDict = {
@@ -221,42 +227,46 @@ def create_incident(
         body["roomPrefix"] = check_text("room_prefix", room_prefix)
     if initial_status_update is not None:
         body["initialStatusUpdate"] = check_text("initial_status_update", initial_status_update)
-    method = "IncidentsService.CreateIncident"
+    method = catalogued("IncidentsService.CreateIncident")
     return RPC(method, body, _incident_reader(method))
 
 
-def _incident_write(method: str, incident_id: object, **fields: Any) -> RPC[JSONDict]:
+def _incident_write(name: str, incident_id: IncidentID, **fields: Any) -> RPC[JSONDict]:
     iid = check_id("incident_id", incident_id)
-    return RPC(method, {"incidentID": iid, **fields}, _incident_reader(method, iid))
+    return RPC(name, {"incidentID": iid, **fields}, _incident_reader(name, iid))
 
 
-def update_status(incident_id: object, status: object) -> RPC[JSONDict]:
+def update_status(incident_id: IncidentID, status: IncidentStatus) -> RPC[JSONDict]:
     """``UpdateStatus`` to ``active`` or ``resolved``."""
     return _incident_write(
-        "IncidentsService.UpdateStatus", incident_id, status=check_choice("status", status, INCIDENT_STATUSES)
+        catalogued("IncidentsService.UpdateStatus"),
+        incident_id,
+        status=check_choice("status", status, INCIDENT_STATUSES),
     )
 
 
-def update_severity(incident_id: object, severity: object) -> RPC[JSONDict]:
+def update_severity(incident_id: IncidentID, severity: str) -> RPC[JSONDict]:
     """``UpdateSeverity`` to an org severity label (matched case-insensitively by the service)."""
     return _incident_write(
-        "IncidentsService.UpdateSeverity", incident_id, severity=check_text("severity", severity).strip()
+        catalogued("IncidentsService.UpdateSeverity"), incident_id, severity=check_text("severity", severity).strip()
     )
 
 
-def update_title(incident_id: object, title: object) -> RPC[JSONDict]:
+def update_title(incident_id: IncidentID, title: str) -> RPC[JSONDict]:
     """``UpdateTitle``."""
-    return _incident_write("IncidentsService.UpdateTitle", incident_id, title=check_text("title", title).strip())
+    return _incident_write(
+        catalogued("IncidentsService.UpdateTitle"), incident_id, title=check_text("title", title).strip()
+    )
 
 
-def update_is_drill(incident_id: object, is_drill: object) -> RPC[JSONDict]:
+def update_is_drill(incident_id: IncidentID, is_drill: bool) -> RPC[JSONDict]:
     """``UpdateIncidentIsDrill``."""
     return _incident_write(
-        "IncidentsService.UpdateIncidentIsDrill", incident_id, isDrill=check_bool("is_drill", is_drill)
+        catalogued("IncidentsService.UpdateIncidentIsDrill"), incident_id, isDrill=check_bool("is_drill", is_drill)
     )
 
 
-def update_event_time(incident_id: object, event_name: object, event_time: object) -> RPC[JSONDict]:
+def update_event_time(incident_id: IncidentID, event_name: EventName, event_time: Time) -> RPC[JSONDict]:
     """``UpdateIncidentEventTime``: move the start or end of impact (``incidentStart``/``incidentEnd``)."""
     iid = check_id("incident_id", incident_id)
     body = {
@@ -264,10 +274,10 @@ def update_event_time(incident_id: object, event_name: object, event_time: objec
         "eventName": check_choice("event_name", event_name, EVENT_NAMES),
         "eventTime": format_time("event_time", event_time),
     }
-    return RPC("IncidentsService.UpdateIncidentEventTime", body, lambda response: response)
+    return RPC(catalogued("IncidentsService.UpdateIncidentEventTime"), body, lambda response: response)
 
 
-def add_label(incident_id: object, label: object, *, description: str = "", color_hex: str = "") -> RPC[JSONDict]:
+def add_label(incident_id: IncidentID, label: str, *, description: str = "", color_hex: str = "") -> RPC[JSONDict]:
     """``AddLabel``: a free-form (Tags) label. For ``key:value`` labels use ``assign_label``."""
     text = check_text("label", label).strip()
     item = {
@@ -275,101 +285,107 @@ def add_label(incident_id: object, label: object, *, description: str = "", colo
         "description": check_text("description", description, allow_empty=True),
         "colorHex": check_text("color_hex", color_hex, allow_empty=True),
     }
-    return _incident_write("IncidentsService.AddLabel", incident_id, label=item)
+    return _incident_write(catalogued("IncidentsService.AddLabel"), incident_id, label=item)
 
 
-def remove_label(incident_id: object, label: object) -> RPC[JSONDict]:
+def remove_label(incident_id: IncidentID, label: str) -> RPC[JSONDict]:
     """``RemoveLabel``: remove a free-form label by its text."""
-    return _incident_write("IncidentsService.RemoveLabel", incident_id, label=check_text("label", label).strip())
+    return _incident_write(
+        catalogued("IncidentsService.RemoveLabel"), incident_id, label=check_text("label", label).strip()
+    )
 
 
-def _key_value(method: str, incident_id: object, key: object, value: object) -> RPC[list[JSONDict]]:
+def _key_value(name: str, incident_id: IncidentID, key: str, value: str) -> RPC[list[JSONDict]]:
     body = {
         "incidentID": check_id("incident_id", incident_id),
         "key": check_text("key", key).strip(),
         "value": check_text("value", value).strip(),
     }
-    return RPC(method, body, _reader(method, "labels", list))
+    return RPC(name, body, _reader(name, "labels", list))
 
 
-def assign_label(incident_id: object, key: object, value: object) -> RPC[list[JSONDict]]:
+def assign_label(incident_id: IncidentID, key: str, value: str) -> RPC[list[JSONDict]]:
     """``AssignLabel``: set a ``key:value`` label; returns the incident's keyed labels."""
-    return _key_value("IncidentsService.AssignLabel", incident_id, key, value)
+    return _key_value(catalogued("IncidentsService.AssignLabel"), incident_id, key, value)
 
 
-def unassign_label(incident_id: object, key: object, value: object) -> RPC[list[JSONDict]]:
+def unassign_label(incident_id: IncidentID, key: str, value: str) -> RPC[list[JSONDict]]:
     """``UnassignLabel``: remove a ``key:value`` label; returns the incident's keyed labels."""
-    return _key_value("IncidentsService.UnassignLabel", incident_id, key, value)
+    return _key_value(catalogued("IncidentsService.UnassignLabel"), incident_id, key, value)
 
 
-def get_labels(incident_id: object) -> RPC[list[JSONDict]]:
+def get_labels(incident_id: IncidentID) -> RPC[list[JSONDict]]:
     """``GetLabels``: the incident's ``key:value`` labels with their UUIDs."""
-    method = "IncidentsService.GetLabels"
+    method = catalogued("IncidentsService.GetLabels")
     return RPC(method, {"incidentID": check_id("incident_id", incident_id)}, _reader(method, "labels", list))
 
 
-def _role(method: str, incident_id: object, user_id: object, role: object) -> RPC[JSONDict]:
+def _role(name: str, incident_id: IncidentID, user_id: ID, role: Role) -> RPC[JSONDict]:
     body = {
         "incidentID": check_id("incident_id", incident_id),
         "userID": check_id("user_id", user_id),
         "role": check_choice("role", role, ROLES),
     }
-    return RPC(method, body, lambda response: response)
+    return RPC(name, body, lambda response: response)
 
 
-def assign_role(incident_id: object, user_id: object, role: object) -> RPC[JSONDict]:
+def assign_role(incident_id: IncidentID, user_id: ID, role: Role) -> RPC[JSONDict]:
     """``AssignRole``; the answer holds ``incident`` and ``didChange``."""
-    return _role("IncidentsService.AssignRole", incident_id, user_id, role)
+    return _role(catalogued("IncidentsService.AssignRole"), incident_id, user_id, role)
 
 
-def unassign_role(incident_id: object, user_id: object, role: object) -> RPC[JSONDict]:
+def unassign_role(incident_id: IncidentID, user_id: ID, role: Role) -> RPC[JSONDict]:
     """``UnassignRole``; the answer holds ``incident`` and ``didChange``."""
-    return _role("IncidentsService.UnassignRole", incident_id, user_id, role)
+    return _role(catalogued("IncidentsService.UnassignRole"), incident_id, user_id, role)
 
 
 # --------------------------------------------------------------------------------------------------
 # TasksService.
 
 
-def _task_rpc(method: str, incident_id: object, task_id: object | None, **fields: Any) -> RPC[JSONDict]:
+def _task_rpc(name: str, incident_id: IncidentID, task_id: ID | None, **fields: Any) -> RPC[JSONDict]:
     body: JSONDict = {"incidentID": check_id("incident_id", incident_id)}
     if task_id is not None:
         body["taskID"] = check_id("task_id", task_id)
     body.update(fields)
-    return RPC(method, body, _reader(method, "task", dict))
+    return RPC(name, body, _reader(name, "task", dict))
 
 
-def add_task(incident_id: object, text: object, *, assign_to_user_id: object = None) -> RPC[JSONDict]:
+def add_task(incident_id: IncidentID, text: str, *, assign_to_user_id: ID | None = None) -> RPC[JSONDict]:
     """``AddTask``; returns the new task."""
     fields: JSONDict = {"text": check_text("text", text).strip()}
     if assign_to_user_id is not None:
         fields["assignToUserID"] = check_id("assign_to_user_id", assign_to_user_id)
-    return _task_rpc("TasksService.AddTask", incident_id, None, **fields)
+    return _task_rpc(catalogued("TasksService.AddTask"), incident_id, None, **fields)
 
 
-def update_task_status(incident_id: object, task_id: object, status: object) -> RPC[JSONDict]:
+def update_task_status(incident_id: IncidentID, task_id: ID, status: TaskStatus) -> RPC[JSONDict]:
     """``UpdateTaskStatus`` to ``todo``, ``progress`` or ``done``."""
     return _task_rpc(
-        "TasksService.UpdateTaskStatus",
+        catalogued("TasksService.UpdateTaskStatus"),
         incident_id,
         task_id,
         status=check_choice("status", status, TASK_STATUSES),
     )
 
 
-def update_task_text(incident_id: object, task_id: object, text: object) -> RPC[JSONDict]:
+def update_task_text(incident_id: IncidentID, task_id: ID, text: str) -> RPC[JSONDict]:
     """``UpdateTaskText``."""
-    return _task_rpc("TasksService.UpdateTaskText", incident_id, task_id, text=check_text("text", text).strip())
+    return _task_rpc(
+        catalogued("TasksService.UpdateTaskText"), incident_id, task_id, text=check_text("text", text).strip()
+    )
 
 
-def assign_task_user(incident_id: object, task_id: object, user_id: object) -> RPC[JSONDict]:
+def assign_task_user(incident_id: IncidentID, task_id: ID, user_id: ID) -> RPC[JSONDict]:
     """``UpdateTaskUser``: assign the task to a user."""
-    return _task_rpc("TasksService.UpdateTaskUser", incident_id, task_id, userID=check_id("user_id", user_id))
+    return _task_rpc(
+        catalogued("TasksService.UpdateTaskUser"), incident_id, task_id, userID=check_id("user_id", user_id)
+    )
 
 
-def delete_task(incident_id: object, task_id: object) -> RPC[JSONDict]:
+def delete_task(incident_id: IncidentID, task_id: ID) -> RPC[JSONDict]:
     """``DeleteTask``; returns the incident's remaining task list."""
-    method = "TasksService.DeleteTask"
+    method = catalogued("TasksService.DeleteTask")
     body = {"incidentID": check_id("incident_id", incident_id), "taskID": check_id("task_id", task_id)}
     return RPC(method, body, _reader(method, "taskList", dict))
 
@@ -377,15 +393,15 @@ def delete_task(incident_id: object, task_id: object) -> RPC[JSONDict]:
 # --------------------------------------------------------------------------------------------------
 # ActivityService, RolesService, SeveritiesService, FieldsService.
 
-QUERY_ACTIVITY = "ActivityService.QueryActivity"
+QUERY_ACTIVITY = catalogued("ActivityService.QueryActivity")
 
 
 def query_activity_body(
-    incident_id: object,
+    incident_id: IncidentID,
     *,
     kinds: Iterable[str] | None = None,
-    tag: object = None,
-    order_direction: str = "ASC",
+    tag: str | None = None,
+    order_direction: OrderDirection = "ASC",
 ) -> JSONDict:
     """The first-page body of ``QueryActivity`` for one incident."""
     query: JSONDict = {
@@ -401,9 +417,9 @@ def query_activity_body(
     return {"query": query}
 
 
-def add_note(incident_id: object, body: object, *, event_time: object = None) -> RPC[JSONDict]:
+def add_note(incident_id: IncidentID, body: str, *, event_time: Time | None = None) -> RPC[JSONDict]:
     """``AddActivity`` of kind ``userNote`` (the only kind it accepts; body at most 65,536 characters)."""
-    method = "ActivityService.AddActivity"
+    method = catalogued("ActivityService.AddActivity")
     request: JSONDict = {
         "incidentID": check_id("incident_id", incident_id),
         "activityKind": "userNote",
@@ -416,11 +432,11 @@ def add_note(incident_id: object, body: object, *, event_time: object = None) ->
 
 def get_roles() -> RPC[list[JSONDict]]:
     """``RolesService.GetRoles``."""
-    method = "RolesService.GetRoles"
+    method = catalogued("RolesService.GetRoles")
     return RPC(method, {}, _reader(method, "roles", list))
 
 
-GET_ORG_SEVERITIES = "SeveritiesService.GetOrgSeverities"
+GET_ORG_SEVERITIES = catalogued("SeveritiesService.GetOrgSeverities")
 
 
 def get_org_severities() -> RPC[list[JSONDict]]:
@@ -428,12 +444,12 @@ def get_org_severities() -> RPC[list[JSONDict]]:
     return RPC(GET_ORG_SEVERITIES, {}, _reader(GET_ORG_SEVERITIES, "severities", list))
 
 
-def get_fields(domain_name: object = None) -> RPC[list[JSONDict]]:
+def get_fields(domain_name: FieldDomain | None = None) -> RPC[list[JSONDict]]:
     """``FieldsService.GetFields``, optionally one domain (``labels`` or ``incident``)."""
-    method = "FieldsService.GetFields"
+    method = catalogued("FieldsService.GetFields")
     body: JSONDict = {}
     if domain_name is not None:
-        body["domainName"] = check_choice("domain_name", domain_name, ("labels", "incident"))
+        body["domainName"] = check_choice("domain_name", domain_name, FIELD_DOMAINS)
     return RPC(method, body, _reader(method, "fields", list))
 
 

@@ -2,82 +2,66 @@
 
 It sets the headers, decodes gzip and JSON, maps every failure to ``errors``, retries with backoff,
 full jitter and ``Retry-After``, applies an optional client-side rate limit and keeps the token out of
-logs and exceptions. ``SyncTransport`` and ``AsyncTransport`` differ only in how they send and sleep;
-every decision (what to retry, how long to wait, which error to raise) is a pure function here.
+logs and exceptions. Every attempt has a wall-clock deadline (``attempt_timeout``, and the call as a
+whole ``RetryPolicy.total_timeout``), the decoded body has a size cap (``max_response_bytes``), and
+redirects are never followed. ``SyncRequester`` and ``AsyncRequester`` wrap an ``httpx.Client`` /
+``httpx.AsyncClient`` (the httpx *transport* sits below them) and differ only in how they send, read
+and sleep; every decision (what to retry, how long to wait, which error to raise) is a pure function
+here.
 """
 
 from __future__ import annotations
 
 import asyncio
+import builtins
+import contextlib
 import email.utils
+import heapq
+import itertools
 import json
 import logging
 import random
+import socket
 import threading
 import time
+import zlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 
 from ._version import __version__
-from .config import RetryPolicy, Secret, unversioned_base
+from .config import DEFAULT_MAX_RESPONSE_BYTES, TOKEN_ENV, RetryPolicy, Secret, plugin_id_of, unversioned_base
 from .errors import (
     IncidentAPIError,
+    NotFoundError,
     OutcomeUnknownError,
     RateLimitError,
+    RedirectError,
     RequestTimeoutError,
     ResponseFormatError,
     TransportError,
     error_class_for_status,
 )
+from .methods import RetryKind, method_info
+from .types import JSONDict
 
 logger = logging.getLogger("incident_analytics")
 
-JSONDict = dict[str, Any]
-MethodKind = Literal["read", "idempotent", "unsafe"]
-
-# Methods that answer only on the unversioned ".../resources/api/" prefix (FACTS.md §1, GCX#833).
-UNVERSIONED_METHODS = frozenset({"SeveritiesService.GetOrgSeverities", "IncidentContextService.QueryIncidentContext"})
-
-# Writes that give the same end state however often they are applied (design.md "Retries"). Role
-# assignment is a set operation too: the API answers a repeat with didChange=false.
-IDEMPOTENT_WRITES = frozenset(
-    {
-        "IncidentsService.UpdateStatus",
-        "IncidentsService.UpdateSeverity",
-        "IncidentsService.UpdateTitle",
-        "IncidentsService.UpdateIncidentIsDrill",
-        "IncidentsService.UpdateIncidentEventTime",
-        "IncidentsService.AssignLabel",
-        "IncidentsService.UnassignLabel",
-        "IncidentsService.AssignLabelByUUID",
-        "IncidentsService.UnassignLabelByUUID",
-        "IncidentsService.RemoveLabel",
-        "IncidentsService.AssignRole",
-        "IncidentsService.UnassignRole",
-        "TasksService.UpdateTaskStatus",
-        "TasksService.UpdateTaskText",
-        "TasksService.UpdateTaskUser",
-    }
-)
-
 EXCERPT_CHARS = 200
 
+# A proxy answering 502/504 may have passed the request on before giving up on the backend.
+PROXY_STATUSES = frozenset({502, 504})
 
-def method_kind(method: str) -> MethodKind:
-    """Classify an RPC for retrying: ``read`` (Get*/Query*), ``idempotent`` write, or ``unsafe``.
 
-    Anything not known to be safe (``CreateIncident``, ``AddTask``, ``AddActivity``, unknown methods)
+def method_kind(method: str) -> RetryKind:
+    """Classify an RPC for retrying: ``read``, ``idempotent`` write, or ``unsafe`` (see ``methods``).
+
+    Anything not known to be safe (``CreateIncident``, ``AddTask``, ``AddActivity``, unknown writes)
     is ``unsafe``: it is retried only when the request certainly never reached the server.
     """
-    name = method.rpartition(".")[2]
-    if name.startswith(("Get", "Query")):
-        return "read"
-    if method in IDEMPOTENT_WRITES:
-        return "idempotent"
-    return "unsafe"
+    return method_info(method).kind
 
 
 # --------------------------------------------------------------------------------------------------
@@ -125,6 +109,13 @@ class RetryDecision:
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 
 
+class DeadlineExceeded(httpx.ReadTimeout):
+    """The wall-clock deadline of an attempt passed while its response was still arriving.
+
+    A kind of read timeout, so the retry rules treat it as one (reads retry, creates do not).
+    """
+
+
 def request_never_sent(exc: BaseException) -> bool:
     """True when the request certainly never reached the server (connect failed, pool timeout)."""
     return isinstance(exc, _NOT_SENT)
@@ -157,7 +148,8 @@ def retry_decision(
         if status not in policy.retry_statuses:
             return RetryDecision(False, reason=f"HTTP {status} is not retried")
         # A 429 means the request was turned away unprocessed, so even a create may go again;
-        # a 5xx from a proxy may have reached the backend.
+        # a 5xx from a proxy may have reached the backend (decode_response makes 502/504 an
+        # OutcomeUnknownError for these).
         if kind == "unsafe" and status != 429:
             return RetryDecision(False, reason=f"HTTP {status} on a non-idempotent write")
     else:
@@ -181,15 +173,33 @@ def scrub(value: Any, secret: str) -> Any:
             value = value.replace(secret, "***")
         return value
     if isinstance(value, Mapping):
-        return {k: ("***" if str(k).lower() == "authorization" else scrub(v, secret)) for k, v in value.items()}
+        return {
+            scrub(k, secret): ("***" if str(k).lower() == "authorization" else scrub(v, secret))
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [scrub(v, secret) for v in value]
     return value
 
 
-def _excerpt(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS] + "…"
+def excerpt(text: str, secret: str, limit: int = EXCERPT_CHARS) -> str:
+    """A one-line excerpt of at most ``limit`` characters with no trace of ``secret``.
+
+    The whole text is scrubbed before it is cut, and a cut that lands inside an occurrence of the
+    secret drops the partial token too (a prefix of it left at the end of the excerpt).
+
+    >>> excerpt("key=" + "s3cr3t-token", "s3cr3t-token", limit=8)
+    'key=…'
+    """
+    text = " ".join(scrub(text, secret).split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    for n in range(min(len(secret) - 1, len(cut)), 0, -1):
+        if cut.endswith(secret[:n]):
+            cut = cut[:-n]
+            break
+    return cut + "…"
 
 
 def _message_from_body(body: Any) -> str | None:
@@ -211,14 +221,64 @@ def _message_from_body(body: Any) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a call went, for messages that say what to fix: the method's URL and the plugin id."""
+
+    url: str
+    plugin_id: str
+
+    @property
+    def host(self) -> str:
+        """The host (and port) of the URL."""
+        return httpx.URL(self.url).netloc.decode("ascii", "replace")
+
+
+def _hint(cls: type[IncidentAPIError], body: Any, endpoint: Endpoint | None, location: str | None) -> str:
+    """What the user should check, for the errors a wrong setting causes."""
+    if cls is RedirectError:
+        where = f"to {location!r}" if location else "without a Location header"
+        return (
+            f"the server redirected {where}; redirects are not followed so the token never travels "
+            "elsewhere: give the client the final https:// URL of the stack"
+        )
+    if endpoint is None:
+        return ""
+    if issubclass(cls, NotFoundError) and not (isinstance(body, Mapping) and isinstance(body.get("error"), str)):
+        # A 404 from routing (no oto "error" field), not an API "incident not found".
+        other = "grafana-incident-app" if endpoint.plugin_id == "grafana-irm-app" else "grafana-irm-app"
+        return (
+            f"nothing answers at {endpoint.url}: check the Grafana URL and that the plugin "
+            f"{endpoint.plugin_id!r} is installed on {endpoint.host} (older stacks use plugin_id={other!r})"
+        )
+    if cls.__name__ == "AuthenticationError":
+        return (
+            f"check {TOKEN_ENV} (or token=): the service-account token for {endpoint.host} is missing, "
+            "invalid, expired or revoked"
+        )
+    if cls.__name__ == "PermissionDeniedError":
+        return "the service account's role may not do this (reads need Viewer, writes Editor)"
+    return ""
+
+
 def decode_response(
-    method: str, status: int, content_type: str, content: bytes, secret: str, retry_after: str | None = None
+    method: str,
+    status: int,
+    content_type: str,
+    content: bytes,
+    secret: str,
+    retry_after: str | None = None,
+    *,
+    location: str | None = None,
+    endpoint: Endpoint | None = None,
 ) -> JSONDict:
     """Turn one HTTP response into the decoded JSON object, or raise the matching error.
 
     Order (FACTS.md §2): the HTTP status first; then a JSON ``error`` string (also on HTTP 200);
     Grafana's ``{"message": ...}`` 401/403 bodies and RFC 7807 bodies give the message; a body that is
     not a JSON object is a ``ResponseFormatError`` on success and carries a short excerpt otherwise.
+    A 3xx is a ``RedirectError`` naming ``location``; a proxy 502/504 on an unsafe write is an
+    ``OutcomeUnknownError``. With ``endpoint``, a routing 404, a 401 or a 403 says what to check.
     """
     text = content.decode("utf-8", errors="replace")
     body: Any
@@ -227,17 +287,28 @@ def decode_response(
         parsed = True
     except ValueError:
         body, parsed = None, False
-    if status >= 400 or status < 200:
-        clean = scrub(body, secret) if parsed else scrub(_excerpt(text), secret)
+    if status >= 300 or status < 200:
+        clean = scrub(body, secret) if parsed else excerpt(text, secret)
         message = _message_from_body(clean) if parsed else None
         if message is None:
             kind = "HTML" if "html" in content_type.lower() or text.lstrip().startswith("<") else "body"
             message = (
-                f"HTTP {status} with {kind}: {_excerpt(scrub(text, secret))!r}"
+                f"HTTP {status} with {kind}: {excerpt(text, secret)!r}"
                 if text.strip()
                 else (f"HTTP {status} with an empty body")
             )
         cls = error_class_for_status(status)
+        hint = _hint(cls, clean, endpoint, location)
+        if hint:
+            message = f"{message}; {hint}"
+        if status in PROXY_STATUSES and method_kind(method) == "unsafe":
+            raise OutcomeUnknownError(
+                f"{message}; a proxy answered HTTP {status}, so the write may have reached the server. "
+                "Not retried because repeating it could apply it twice: check whether it took effect",
+                method=method,
+                status_code=status,
+                body=clean,
+            )
         if cls is RateLimitError:
             raise RateLimitError(
                 message,
@@ -246,13 +317,15 @@ def decode_response(
                 body=clean,
                 retry_after=parse_retry_after(retry_after),
             )
+        if cls is RedirectError:
+            raise RedirectError(message, method=method, status_code=status, body=clean, location=location)
         raise cls(message, method=method, status_code=status, body=clean)
     if not parsed:
         raise ResponseFormatError(
-            f"expected a JSON object, got {content_type or 'no content type'}: {_excerpt(scrub(text, secret))!r}",
+            f"expected a JSON object, got {content_type or 'no content type'}: {excerpt(text, secret)!r}",
             method=method,
             status_code=status,
-            body=scrub(_excerpt(text), secret),
+            body=excerpt(text, secret),
         )
     if not isinstance(body, dict):
         raise ResponseFormatError(
@@ -268,18 +341,25 @@ def decode_response(
     return body
 
 
-def network_error(method: str, exc: httpx.TransportError, secret: str) -> TransportError:
-    """The package error for an httpx network failure (no usable response arrived)."""
+def network_error(
+    method: str, exc: httpx.TransportError, secret: str, endpoint: Endpoint | None = None
+) -> TransportError:
+    """The package error for an httpx network failure (no usable response arrived).
+
+    With ``endpoint`` the message names the URL, the host and the plugin id, so a typo shows.
+    """
     detail = scrub(f"{type(exc).__name__}: {exc}", secret)
+    where = f" ({endpoint.url}, host {endpoint.host}, plugin {endpoint.plugin_id!r})" if endpoint else ""
     if method_kind(method) == "unsafe" and not request_never_sent(exc):
         return OutcomeUnknownError(
-            f"the request may have reached the server before it failed ({detail}); not retried because "
-            "repeating it could apply it twice. Check whether it took effect before trying again",
+            f"the request may have reached the server before it failed ({detail}){where}; not retried "
+            "because repeating it could apply it twice. Check whether it took effect before trying again",
             method=method,
         )
     if isinstance(exc, httpx.TimeoutException):
-        return RequestTimeoutError(f"timed out ({detail})", method=method)
-    return TransportError(f"network error ({detail})", method=method)
+        return RequestTimeoutError(f"timed out ({detail}){where}", method=method)
+    check = f"; check the Grafana URL and that {endpoint.host} is reachable" if endpoint else ""
+    return TransportError(f"network error ({detail}){where}{check}", method=method)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -316,35 +396,255 @@ class RateLimiter:
 
 
 # --------------------------------------------------------------------------------------------------
-# The transports.
+# Reading a body under a size cap and a deadline.
+
+
+_HEAD = frozenset({"content-type", "content-encoding", "content-length", "retry-after", "location"})
+
+
+def response_head(response: httpx.Response) -> dict[str, str]:
+    """The few response headers the client reads, decoded in one pass (lower-case names).
+
+    Each ``httpx.Headers.get`` scans and decodes every header again; one pass is cheaper.
+    """
+    return {name: value for name, value in response.headers.items() if name in _HEAD}
+
+
+class BodyReader:
+    """Collects a response body chunk by chunk: decoded (gzip/deflate), capped in size, on a deadline.
+
+    Decoding asks zlib for at most the bytes still allowed, so a small body that would inflate to
+    gigabytes stops at the cap (``ResponseFormatError``) after holding about ``limit`` bytes. The
+    clock is checked after every chunk, so a server trickling its body cannot outlast ``deadline``
+    (``DeadlineExceeded``).
+    """
+
+    def __init__(
+        self,
+        method: str,
+        status: int,
+        head: Mapping[str, str],
+        *,
+        limit: int,
+        deadline: float,
+        deadline_reason: str,
+        decoded: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.method = method
+        self.status = status
+        self.limit = limit
+        self.deadline = deadline
+        self.deadline_reason = deadline_reason
+        self._clock = clock
+        self._parts: list[bytes] = []
+        self._size = 0
+        # ``decoded``: httpx already holds the decoded body (a mock or replaying transport read it).
+        encoding = "" if decoded else head.get("content-encoding", "").strip().lower()
+        self._decoder: Any = None
+        self._deflate = False
+        if encoding in ("gzip", "x-gzip"):
+            self._decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif encoding == "deflate":
+            self._decoder = zlib.decompressobj()
+            self._deflate = True
+        elif encoding not in ("", "identity"):
+            raise ResponseFormatError(
+                f"unsupported Content-Encoding {encoding!r} (only gzip was asked for)",
+                method=method,
+                status_code=self.status,
+            )
+        length = head.get("content-length", "")
+        if self._decoder is None and length.isdigit() and int(length) > limit:
+            self._too_large(int(length))
+        self.check_deadline()
+
+    def _too_large(self, size: int | None = None) -> None:
+        got = f"{size:,} bytes" if size is not None else f"more than {self.limit:,} bytes"
+        raise ResponseFormatError(
+            f"response body of {got} exceeds max_response_bytes={self.limit:,}; refusing to read it all "
+            "(raise max_response_bytes if such answers are expected)",
+            method=self.method,
+            status_code=self.status,
+        )
+
+    def check_deadline(self) -> None:
+        """Raise ``DeadlineExceeded`` once the wall-clock deadline has passed."""
+        if self._clock() > self.deadline:
+            raise DeadlineExceeded(self.deadline_reason)
+
+    def _add(self, data: bytes) -> None:
+        if data:
+            self._size += len(data)
+            if self._size > self.limit:
+                self._too_large()
+            self._parts.append(data)
+
+    def _inflate(self, data: bytes) -> None:
+        while data:
+            try:
+                out = self._decoder.decompress(data, self.limit - self._size + 1)
+            except zlib.error as exc:
+                if self._deflate and self._size == 0 and not self._parts:
+                    # "deflate" is sometimes sent raw, without the zlib header (httpx does the same).
+                    self._decoder, self._deflate = zlib.decompressobj(-zlib.MAX_WBITS), False
+                    continue
+                raise ResponseFormatError(
+                    f"the compressed response body could not be decoded ({exc})",
+                    method=self.method,
+                    status_code=self.status,
+                ) from None
+            self._add(out)
+            data = self._decoder.unconsumed_tail
+
+    def feed(self, chunk: bytes) -> None:
+        """Take one raw chunk off the wire."""
+        if self._decoder is None:
+            self._add(chunk)
+        else:
+            self._inflate(chunk)
+        self.check_deadline()
+
+    def finish(self) -> bytes:
+        """The whole decoded body."""
+        if self._decoder is not None:
+            self._add(self._decoder.flush())
+        return b"".join(self._parts)
+
+
+# --------------------------------------------------------------------------------------------------
+# The requesters: each wraps one pooled httpx client.
 
 
 @dataclass(frozen=True)
-class TransportSettings:
-    """Everything a transport needs to know about where and how to send."""
+class RequestSettings:
+    """Everything a requester needs to know about where and how to send.
+
+    ``timeout`` bounds each network operation (connect, each read, each write); ``attempt_timeout``
+    is the wall-clock deadline of one attempt, headers and body included (default: twice
+    ``timeout``); ``retry.total_timeout`` bounds the whole call; ``max_response_bytes`` caps a decoded
+    body.
+    """
 
     base_url: str
     token: Secret
     timeout: float
     retry: RetryPolicy
+    attempt_timeout: float | None = None
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     user_agent: str = f"incident-analytics/{__version__}"
     rate_limit: float | None = None
     rate_burst: int = 1
 
+    @property
+    def attempt_seconds(self) -> float:
+        """The per-attempt deadline in seconds."""
+        return self.attempt_timeout if self.attempt_timeout is not None else 2 * self.timeout
 
-class _BaseTransport:
-    def __init__(self, settings: TransportSettings, rng: random.Random | None) -> None:
+
+def _deadline_error(exc: httpx.TransportError, deadline: float, reason: str) -> httpx.TransportError:
+    """``exc`` itself, unless it happened because the deadline passed: then say so.
+
+    A timeout cut to the time left, or a read ended by the watchdog at the deadline, becomes
+    ``DeadlineExceeded``; a connect or pool timeout keeps its type (the request was never sent,
+    which the retry rules need to know).
+    """
+    late = time.monotonic() >= deadline - 0.05
+    if not late or isinstance(exc, DeadlineExceeded):
+        return exc
+    try:
+        request: httpx.Request | None = exc.request
+    except RuntimeError:  # raised without a request (a mock transport)
+        request = None
+    if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+        return type(exc)(reason, request=request)
+    if request_never_sent(exc):
+        return exc
+    return DeadlineExceeded(reason, request=request)
+
+
+class Watchdog:
+    """One daemon thread that ends the sync reads still running at their deadline.
+
+    A blocking read cannot be interrupted from outside except by shutting its socket down, which
+    makes the read return at once; the requester then reports the passed deadline. Used for the
+    body of each sync attempt (the headers are bounded by a read timeout cut to the time left).
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, socket.socket]] = []
+        self._done: set[int] = set()
+        self._ids = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, deadline: float, sock: socket.socket) -> int:
+        """Shut ``sock`` down at ``deadline`` unless ``disarm`` comes first; returns a ticket."""
+        with self._cond:
+            ticket = next(self._ids)
+            heapq.heappush(self._heap, (deadline, ticket, sock))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="incident-analytics-deadlines", daemon=True)
+                self._thread.start()
+            if self._heap[0][1] == ticket:
+                # Wake the thread only when this deadline comes first (deadlines mostly grow).
+                self._cond.notify()
+            return ticket
+
+    def disarm(self, ticket: int) -> None:
+        """The read ended in time: leave its socket alone."""
+        with self._cond:
+            self._done.add(ticket)
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                while self._heap and self._heap[0][0] <= now:
+                    _, ticket, sock = heapq.heappop(self._heap)
+                    if ticket in self._done:
+                        self._done.discard(ticket)
+                        continue
+                    with contextlib.suppress(OSError):  # already closed
+                        sock.shutdown(socket.SHUT_RDWR)
+                self._cond.wait(self._heap[0][0] - now if self._heap else None)
+
+
+_WATCHDOG = Watchdog()
+
+
+def _socket_of(response: httpx.Response) -> socket.socket | None:
+    """The socket under a streamed HTTP/1.1 response, where the transport exposes it."""
+    stream = response.extensions.get("network_stream")
+    get = getattr(stream, "get_extra_info", None)
+    sock = get("socket") if callable(get) else None
+    return sock if isinstance(sock, socket.socket) else None
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """One attempt's response: status, the headers the client reads, and the decoded body."""
+
+    status: int
+    head: Mapping[str, str]
+    body: bytes
+
+
+class _BaseRequester:
+    def __init__(self, settings: RequestSettings, rng: random.Random | None) -> None:
         self.settings = settings
         self._rng = rng or random.Random()
         self._limiter = RateLimiter(settings.rate_limit, settings.rate_burst) if settings.rate_limit else None
         self._unversioned = unversioned_base(settings.base_url)
+        self._plugin_id = plugin_id_of(settings.base_url)
         self._urls: dict[str, httpx.URL] = {}
+        self._endpoints: dict[str, Endpoint] = {}
 
     def url_for(self, method: str) -> str:
-        """The full URL of ``Service.Method``."""
+        """The full URL of ``Service.Method`` (the unversioned prefix for methods catalogued so)."""
         if method.count(".") != 1 or not all(method.split(".")):
             raise ValueError(f"RPC method must look like 'Service.Method', got {method!r}")
-        base = self._unversioned if method in UNVERSIONED_METHODS else self.settings.base_url
+        base = self._unversioned if method_info(method).unversioned else self.settings.base_url
         return base + method
 
     def _url(self, method: str) -> httpx.URL:
@@ -353,6 +653,12 @@ class _BaseTransport:
         if url is None:
             url = self._urls[method] = httpx.URL(self.url_for(method))
         return url
+
+    def _endpoint(self, method: str) -> Endpoint:
+        endpoint = self._endpoints.get(method)
+        if endpoint is None:
+            endpoint = self._endpoints[method] = Endpoint(str(self._url(method)), self._plugin_id)
+        return endpoint
 
     def _headers(self) -> dict[str, str]:
         return {
@@ -374,15 +680,66 @@ class _BaseTransport:
         except (TypeError, ValueError) as exc:
             raise TypeError(f"{method}: request body is not JSON-serialisable: {exc}") from None
 
-    def _finish(self, method: str, response: httpx.Response) -> JSONDict:
-        return decode_response(
+    def _deadline(self, started: float) -> tuple[float, str]:
+        """The wall-clock deadline of an attempt starting now, and what to say when it passes."""
+        now = time.monotonic()
+        attempt = now + self.settings.attempt_seconds
+        total = started + self.settings.retry.total_timeout
+        if total <= attempt:
+            return (
+                total,
+                f"no complete response within RetryPolicy.total_timeout={self.settings.retry.total_timeout:g}s",
+            )
+        return attempt, f"no complete response within attempt_timeout={self.settings.attempt_seconds:g}s"
+
+    def _request(
+        self, client: httpx.Client | httpx.AsyncClient, url: httpx.URL, content: bytes, deadline: float
+    ) -> httpx.Request:
+        # Each network operation gets at most the time left, so a connect or a silent read cannot
+        # outlast the deadline either.
+        left = max(0.001, min(self.settings.timeout, deadline - time.monotonic()))
+        return client.build_request("POST", url, content=content, timeout=httpx.Timeout(left))
+
+    def _reader(
+        self, method: str, response: httpx.Response, head: Mapping[str, str], deadline: float, reason: str
+    ) -> BodyReader:
+        return BodyReader(
             method,
             response.status_code,
-            response.headers.get("content-type", ""),
-            response.content,
-            self.settings.token.reveal(),
-            response.headers.get("retry-after"),
+            head,
+            limit=self.settings.max_response_bytes,
+            deadline=deadline,
+            deadline_reason=reason,
+            decoded=response.is_stream_consumed,
         )
+
+    def _decision(
+        self, method: str, attempt: int, started: float, status: int, retry_after: str | None
+    ) -> RetryDecision:
+        return retry_decision(
+            method,
+            attempt,
+            time.monotonic() - started,
+            self.settings.retry,
+            self._rng,
+            status=status,
+            retry_after=retry_after,
+        )
+
+    def _finish(self, method: str, status: int, head: Mapping[str, str], content: bytes) -> JSONDict:
+        return decode_response(
+            method,
+            status,
+            head.get("content-type", ""),
+            content,
+            self.settings.token.reveal(),
+            head.get("retry-after"),
+            location=head.get("location"),
+            endpoint=self._endpoint(method),
+        )
+
+    def _network_error(self, method: str, exc: httpx.TransportError) -> TransportError:
+        return network_error(method, exc, self.settings.token.reveal(), self._endpoint(method))
 
     def _log(self, method: str, status: int | str, attempt: int, started: float, note: str = "") -> None:
         if logger.isEnabledFor(logging.DEBUG):
@@ -398,17 +755,18 @@ class _BaseTransport:
     def _new_client_kwargs(self) -> dict[str, Any]:
         return {
             "timeout": httpx.Timeout(self.settings.timeout),
+            # Never: the Authorization header must not travel to wherever a 3xx points.
             "follow_redirects": False,
             "limits": httpx.Limits(max_connections=64, max_keepalive_connections=32),
         }
 
 
-class SyncTransport(_BaseTransport):
-    """Blocking transport on one ``httpx.Client`` (thread-safe: fetch uses it from a thread pool)."""
+class SyncRequester(_BaseRequester):
+    """Sends RPCs on one ``httpx.Client`` (thread-safe: fetch uses it from a thread pool)."""
 
     def __init__(
         self,
-        settings: TransportSettings,
+        settings: RequestSettings,
         *,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -417,6 +775,30 @@ class SyncTransport(_BaseTransport):
         super().__init__(settings, rng)
         self._sleep = sleep
         self._client = httpx.Client(transport=transport, headers=self._headers(), **self._new_client_kwargs())
+
+    def _attempt(self, method: str, url: httpx.URL, content: bytes, started: float) -> _Answer:
+        deadline, reason = self._deadline(started)
+        try:
+            response = self._client.send(self._request(self._client, url, content, deadline), stream=True)
+            try:
+                head = response_head(response)
+                reader = self._reader(method, response, head, deadline, reason)
+                if response.is_stream_consumed:
+                    reader.feed(response.content)
+                else:
+                    sock = _socket_of(response)
+                    ticket = _WATCHDOG.arm(deadline, sock) if sock is not None else None
+                    try:
+                        for chunk in response.iter_raw():
+                            reader.feed(chunk)
+                    finally:
+                        if ticket is not None:
+                            _WATCHDOG.disarm(ticket)
+                return _Answer(response.status_code, head, reader.finish())
+            finally:
+                response.close()
+        except httpx.TransportError as exc:
+            raise _deadline_error(exc, deadline, reason) from exc
 
     def call(self, method: str, body: Mapping[str, Any] | None = None) -> JSONDict:
         """Send one RPC, retrying as the policy allows; return the decoded JSON object."""
@@ -427,45 +809,36 @@ class SyncTransport(_BaseTransport):
             if self._limiter is not None and (wait := self._limiter.reserve()) > 0:
                 self._sleep(wait)
             try:
-                response = self._client.post(url, content=content)
+                answer = self._attempt(method, url, content, started)
             except httpx.TransportError as exc:
                 decision = retry_decision(
                     method, attempt, time.monotonic() - started, self.settings.retry, self._rng, exc=exc
                 )
                 self._log(method, type(exc).__name__, attempt, started, decision.reason)
                 if not decision.retry:
-                    raise network_error(method, exc, self.settings.token.reveal()) from exc
+                    raise self._network_error(method, exc) from exc
                 self._sleep(decision.delay)
                 attempt += 1
                 continue
-            decision = retry_decision(
-                method,
-                attempt,
-                time.monotonic() - started,
-                self.settings.retry,
-                self._rng,
-                status=response.status_code,
-                retry_after=response.headers.get("retry-after"),
-            )
-            self._log(method, response.status_code, attempt, started, decision.reason if decision.retry else "")
+            decision = self._decision(method, attempt, started, answer.status, answer.head.get("retry-after"))
+            self._log(method, answer.status, attempt, started, decision.reason if decision.retry else "")
             if decision.retry:
-                response.close()
                 self._sleep(decision.delay)
                 attempt += 1
                 continue
-            return self._finish(method, response)
+            return self._finish(method, answer.status, answer.head, answer.body)
 
     def close(self) -> None:
         """Close the pooled connections."""
         self._client.close()
 
 
-class AsyncTransport(_BaseTransport):
-    """The asyncio twin of ``SyncTransport`` on one ``httpx.AsyncClient``."""
+class AsyncRequester(_BaseRequester):
+    """The asyncio twin of ``SyncRequester`` on one ``httpx.AsyncClient``."""
 
     def __init__(
         self,
-        settings: TransportSettings,
+        settings: RequestSettings,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -474,6 +847,31 @@ class AsyncTransport(_BaseTransport):
         super().__init__(settings, rng)
         self._sleep = sleep
         self._client = httpx.AsyncClient(transport=transport, headers=self._headers(), **self._new_client_kwargs())
+
+    async def _attempt(self, method: str, url: httpx.URL, content: bytes, started: float) -> _Answer:
+        deadline, reason = self._deadline(started)
+        # The whole attempt (connect, headers, body) under one deadline; the reader checks it too.
+        timeout = asyncio.timeout(max(0.0, deadline - time.monotonic()))
+        try:
+            async with timeout:
+                response = await self._client.send(self._request(self._client, url, content, deadline), stream=True)
+                try:
+                    head = response_head(response)
+                    reader = self._reader(method, response, head, deadline, reason)
+                    if response.is_stream_consumed:
+                        reader.feed(response.content)
+                    else:
+                        async for chunk in response.aiter_raw():
+                            reader.feed(chunk)
+                    return _Answer(response.status_code, head, reader.finish())
+                finally:
+                    await response.aclose()
+        except builtins.TimeoutError:
+            if timeout.expired():
+                raise DeadlineExceeded(reason) from None
+            raise
+        except httpx.TransportError as exc:
+            raise _deadline_error(exc, deadline, reason) from exc
 
     async def call(self, method: str, body: Mapping[str, Any] | None = None) -> JSONDict:
         """Send one RPC, retrying as the policy allows; return the decoded JSON object."""
@@ -484,33 +882,24 @@ class AsyncTransport(_BaseTransport):
             if self._limiter is not None and (wait := self._limiter.reserve()) > 0:
                 await self._sleep(wait)
             try:
-                response = await self._client.post(url, content=content)
+                answer = await self._attempt(method, url, content, started)
             except httpx.TransportError as exc:
                 decision = retry_decision(
                     method, attempt, time.monotonic() - started, self.settings.retry, self._rng, exc=exc
                 )
                 self._log(method, type(exc).__name__, attempt, started, decision.reason)
                 if not decision.retry:
-                    raise network_error(method, exc, self.settings.token.reveal()) from exc
+                    raise self._network_error(method, exc) from exc
                 await self._sleep(decision.delay)
                 attempt += 1
                 continue
-            decision = retry_decision(
-                method,
-                attempt,
-                time.monotonic() - started,
-                self.settings.retry,
-                self._rng,
-                status=response.status_code,
-                retry_after=response.headers.get("retry-after"),
-            )
-            self._log(method, response.status_code, attempt, started, decision.reason if decision.retry else "")
+            decision = self._decision(method, attempt, started, answer.status, answer.head.get("retry-after"))
+            self._log(method, answer.status, attempt, started, decision.reason if decision.retry else "")
             if decision.retry:
-                await response.aclose()
                 await self._sleep(decision.delay)
                 attempt += 1
                 continue
-            return self._finish(method, response)
+            return self._finish(method, answer.status, answer.head, answer.body)
 
     async def aclose(self) -> None:
         """Close the pooled connections."""
@@ -518,15 +907,18 @@ class AsyncTransport(_BaseTransport):
 
 
 __all__ = [
-    "IDEMPOTENT_WRITES",
-    "UNVERSIONED_METHODS",
-    "AsyncTransport",
+    "AsyncRequester",
+    "BodyReader",
+    "DeadlineExceeded",
+    "Endpoint",
     "RateLimiter",
+    "RequestSettings",
     "RetryDecision",
-    "SyncTransport",
-    "TransportSettings",
+    "SyncRequester",
     "decode_response",
+    "excerpt",
     "method_kind",
+    "network_error",
     "parse_retry_after",
     "retry_decision",
     "scrub",

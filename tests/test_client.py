@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import inspect
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import incident_analytics as ia
+from incident_analytics import client as client_module
+from incident_analytics import rpc
 from tests.fakes import ScriptedAPI, SleepRecorder, json_reply
 
 TOKEN = "glsa_client_token_0123456789abcdef"
@@ -275,7 +281,8 @@ def test_the_package_root_exports_the_whole_error_hierarchy() -> None:
         "ServerError",
         "ResponseFormatError",
         "TransportError",
-        "TimeoutError",
+        "RequestTimeoutError",
+        "RedirectError",
         "OutcomeUnknownError",
     ]:
         error = getattr(ia, name)
@@ -287,7 +294,7 @@ def test_the_context_manager_closes_the_connection_pool() -> None:
     api = ScriptedAPI(json_reply({"roles": []}))
     with client_for(api) as client:
         client.roles.list()
-    assert client._transport._client.is_closed
+    assert client._requester._client.is_closed
     with pytest.raises(RuntimeError):
         client.roles.list()
 
@@ -296,4 +303,163 @@ async def test_the_async_context_manager_closes_too() -> None:
     api = ScriptedAPI(json_reply({"roles": []}))
     async with ia.AsyncIncidentClient("https://s.grafana.net", TOKEN, transport=api.async_transport()) as client:
         assert await client.roles.list() == []
-    assert client._transport._client.is_closed
+    assert client._requester._client.is_closed
+
+
+# --- an honest public surface (issue #11 item 4) ---------------------------------------------------
+
+NAMESPACES = [
+    (client_module.Incidents, client_module.AsyncIncidents),
+    (client_module.Tasks, client_module.AsyncTasks),
+    (client_module.Activity, client_module.AsyncActivity),
+    (client_module.Roles, client_module.AsyncRoles),
+    (client_module.Severities, client_module.AsyncSeverities),
+    (client_module.Fields, client_module.AsyncFields),
+]
+
+
+def public_methods(cls: type) -> dict[str, Callable[..., Any]]:
+    return {name: member for name, member in vars(cls).items() if callable(member) and not name.startswith("_")}
+
+
+def parameters(func: Callable[..., Any]) -> list[tuple[str, Any, Any, Any]]:
+    return [(p.name, p.kind, p.default, p.annotation) for p in inspect.signature(func).parameters.values()]
+
+
+@pytest.mark.parametrize(("sync", "async_"), NAMESPACES, ids=lambda cls: cls.__name__)
+def test_every_sync_helper_has_an_async_twin_with_the_same_signature(sync: type, async_: type) -> None:
+    sync_methods, async_methods = public_methods(sync), public_methods(async_)
+    assert sync_methods.keys() == async_methods.keys()
+    for name, func in sync_methods.items():
+        twin = async_methods[name]
+        assert parameters(twin) == parameters(func), f"{async_.__name__}.{name}"
+        # Listings return async iterators; everything else is awaited.
+        assert inspect.iscoroutinefunction(twin) != ("Iterator" in str(inspect.signature(func).return_annotation))
+
+
+@pytest.mark.parametrize(("sync", "async_"), NAMESPACES, ids=lambda cls: cls.__name__)
+def test_async_docstrings_point_to_the_sync_ones_instead_of_copying_them(sync: type, async_: type) -> None:
+    assert f":class:`{sync.__name__}`" in (async_.__doc__ or "")
+    for name, twin in public_methods(async_).items():
+        assert f":meth:`{sync.__name__}.{name}`" in (twin.__doc__ or ""), f"{async_.__name__}.{name}"
+        assert public_methods(sync)[name].__doc__, f"{sync.__name__}.{name} documents the behaviour"
+
+
+def test_both_clients_take_the_same_parameters() -> None:
+    sync = parameters(ia.IncidentClient.__init__)
+    async_ = parameters(ia.AsyncIncidentClient.__init__)
+    assert [p[:3] for p in sync] == [p[:3] for p in async_]
+    # Only the injectable transport and sleep differ in type (sync vs async).
+    differ = [s[0] for s, a in zip(sync, async_, strict=True) if s[3] != a[3]]
+    assert differ == ["transport", "sleep"]
+    for name in ("call", "paginate"):
+        assert parameters(getattr(ia.IncidentClient, name)) == parameters(getattr(ia.AsyncIncidentClient, name))
+
+
+def test_no_helper_parameter_is_typed_object() -> None:
+    loose = [
+        f"{cls.__name__}.{name}({p.name})"
+        for pair in NAMESPACES
+        for cls in pair
+        for name, func in public_methods(cls).items()
+        for p in inspect.signature(func).parameters.values()
+        if p.annotation in ("object", object)
+    ]
+    builders = [
+        f"rpc.{name}({p.name})"
+        for name, func in vars(rpc).items()
+        if inspect.isfunction(func) and not name.startswith(("_", "check_", "format_"))
+        for p in inspect.signature(func).parameters.values()
+        if p.annotation in ("object", object)
+    ]
+    assert loose + builders == []
+
+
+def test_json_dict_is_defined_once() -> None:
+    package = Path(ia.__file__).parent
+    definitions = [
+        path.name for path in package.rglob("*.py") if re.search(r"^JSONDict\b.*=", path.read_text(), re.MULTILINE)
+    ]
+    assert definitions == ["types.py"]
+
+
+def test_max_retries_overrides_the_policy_with_dataclasses_replace() -> None:
+    policy = ia.RetryPolicy(backoff_base=0.1, backoff_max=1.0, max_retry_after=5.0, total_timeout=9.0)
+    with ia.IncidentClient("https://s.grafana.net", TOKEN, retry=policy, max_retries=1) as client:
+        assert client.retry == dataclasses.replace(policy, max_retries=1)
+
+
+# --- bad client and helper arguments, refused before any request (issue #6 item 8) -----------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "words"),
+    [
+        ({"rate_limit": 0}, ValueError, "rate_limit"),
+        ({"rate_limit": -2.0}, ValueError, "rate_limit"),
+        ({"rate_limit": True}, TypeError, "rate_limit"),
+        ({"rate_limit": float("nan")}, ValueError, "rate_limit"),
+        ({"timeout": 0}, ValueError, "timeout"),
+        ({"timeout": "30"}, TypeError, "timeout"),
+        ({"timeout": float("inf")}, ValueError, "timeout"),
+        ({"attempt_timeout": 0}, ValueError, "attempt_timeout"),
+        ({"attempt_timeout": -1}, ValueError, "attempt_timeout"),
+        ({"max_retries": True}, TypeError, "max_retries"),
+        ({"max_retries": -1}, ValueError, "max_retries"),
+        ({"max_retries": 2.5}, TypeError, "max_retries"),
+        ({"max_response_bytes": 0}, ValueError, "max_response_bytes"),
+        ({"max_response_bytes": True}, TypeError, "max_response_bytes"),
+        ({"max_pages": 0}, ValueError, "max_pages"),
+        ({"max_pages": True}, TypeError, "max_pages"),
+        ({"retry": {"max_retries": 1}}, TypeError, "RetryPolicy"),
+        ({"plugin_id": None}, TypeError, "plugin_id"),
+        ({"allow_insecure_http": "yes"}, TypeError, "allow_insecure_http"),
+    ],
+)
+def test_bad_client_arguments_are_refused_at_construction(
+    kwargs: dict[str, Any], error: type[Exception], words: str
+) -> None:
+    api = ScriptedAPI()
+    with pytest.raises(error, match=words):
+        ia.IncidentClient("https://s.grafana.net", TOKEN, transport=api.transport(), **kwargs)
+    with pytest.raises(error, match=words):
+        ia.AsyncIncidentClient("https://s.grafana.net", TOKEN, **kwargs)
+    assert api.requests == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "words"),
+    [
+        ({"max_retries": True}, TypeError, "max_retries"),
+        ({"total_timeout": 0}, ValueError, "total_timeout"),
+        ({"backoff_base": float("nan")}, ValueError, "backoff_base"),
+        ({"retry_statuses": "503"}, ValueError, "retry_statuses"),
+        ({"retry_statuses": {True}}, ValueError, "retry_statuses"),
+    ],
+)
+def test_bad_retry_policies_are_refused(kwargs: dict[str, Any], error: type[Exception], words: str) -> None:
+    with pytest.raises(error, match=words):
+        ia.RetryPolicy(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("act", "error", "words"),
+    [
+        (lambda c: c.incidents.query(max_items=True), TypeError, "max_items"),
+        (lambda c: c.incidents.query(max_items=-1), ValueError, "max_items"),
+        (lambda c: c.incidents.query(max_pages=0), ValueError, "max_pages"),
+        (lambda c: c.incidents.query(page_size=True), ValueError, "page_size"),
+        (lambda c: c.activity.query("1", max_items=False), TypeError, "max_items"),
+        (lambda c: c.paginate("IncidentsService.QueryIncidentPreviews", None, max_items=True), TypeError, "max_items"),
+        (lambda c: c.paginate("RolesService.GetRoles"), ValueError, "not a catalogued paged listing"),
+        (lambda c: c.paginate("IncidentsService.QueryIncidentPreviews", on_page=5), TypeError, "on_page"),
+        (lambda c: c.paginate("IncidentsService.QueryIncidentPreviews", ["query"]), TypeError, "body"),
+    ],
+)
+def test_bad_paging_arguments_are_refused_before_any_request(
+    act: Callable[[ia.IncidentClient], Any], error: type[Exception], words: str
+) -> None:
+    api = ScriptedAPI()
+    with client_for(api) as client, pytest.raises(error, match=words):
+        act(client)
+    assert api.requests == []

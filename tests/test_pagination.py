@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 import incident_analytics as ia
+from incident_analytics.config import DEFAULT_MAX_PAGES
 from tests.fakes import ScriptedAPI, SleepRecorder, json_reply
 
 TOKEN = "glsa_paging_token_abcdef0123456789"
@@ -154,3 +155,93 @@ async def test_async_paging_has_the_same_rules() -> None:
     async with ia.AsyncIncidentClient("https://s.grafana.net", TOKEN, transport=api.async_transport()) as client:
         with pytest.raises(ia.PaginationLoopError):
             _ = [p async for p in client.paginate(METHOD, None, "incidentPreviews")]
+
+
+# --- paging that would never end (issue #6 item 3) -------------------------------------------------
+
+
+def fresh_cursor_same_records(request: httpx.Request) -> httpx.Response:
+    """A broken server: a new cursor on every page, and always the same records."""
+    body = json.loads(request.content)
+    page = int(body.get("cursor", {}).get("nextValue") or 0) + 1
+    records = [{"incidentID": str(i)} for i in range(1, 4)]
+    return json_reply({"incidentPreviews": records, "cursor": {"nextValue": str(page), "hasMore": True}})
+
+
+def test_a_new_cursor_over_the_same_records_raises_naming_method_and_pages() -> None:
+    api = ScriptedAPI(default=fresh_cursor_same_records)
+    with client_for(api) as client, pytest.raises(ia.PaginationLoopError) as caught:
+        list(client.incidents.query())
+    message = str(caught.value)
+    assert message.startswith("IncidentsService.QueryIncidentPreviews: ")
+    assert "after 2 pages" in message and "already returned" in message
+    assert caught.value.method == METHOD
+    assert len(api.requests) == 2
+
+
+def endless(request: httpx.Request) -> httpx.Response:
+    """A server whose listing never ends: a new cursor and new records on every page."""
+    body = json.loads(request.content)
+    offset = int(body.get("cursor", {}).get("nextValue") or 0)
+    limit = body["query"]["limit"]
+    records = [{"incidentID": str(i)} for i in range(offset, offset + limit)]
+    return json_reply({"incidentPreviews": records, "cursor": {"nextValue": str(offset + limit), "hasMore": True}})
+
+
+def test_max_pages_is_a_ceiling_with_a_clear_error() -> None:
+    api = ScriptedAPI(default=endless)
+    seen: list[str] = []
+    with client_for(api) as client, pytest.raises(ia.PaginationLoopError, match=r"after 5 pages.*max_pages=5"):
+        seen.extend(p["incidentID"] for p in client.incidents.query(max_pages=5, page_size=10))
+    assert len(api.requests) == 5
+    assert len(seen) == 50  # every record of the pages fetched was handed over before the error
+
+
+def test_max_pages_comes_from_the_client_and_defaults_to_a_documented_number() -> None:
+    api = ScriptedAPI(default=endless)
+    with (
+        ia.IncidentClient("https://s.grafana.net", TOKEN, transport=api.transport(), max_pages=3) as client,
+        pytest.raises(ia.PaginationLoopError, match="max_pages=3"),
+    ):
+        list(client.paginate(METHOD, None, page_size=1))
+    assert len(api.requests) == 3
+    assert DEFAULT_MAX_PAGES == 10_000  # 1,000,000 records at 100 a page; the API reports no total
+    assert "DEFAULT_MAX_PAGES" in (ia.IncidentClient.__doc__ or "")
+
+
+def test_a_listing_exactly_max_pages_long_ends_normally() -> None:
+    api = ScriptedAPI(default=paged_server(30))
+    with client_for(api) as client:
+        assert len(list(client.paginate(METHOD, None, page_size=10, max_pages=3))) == 30
+
+
+def test_a_partial_overlap_between_pages_is_not_a_loop() -> None:
+    # Paging while a new incident is declared shifts records down by one: one repeat, not a loop.
+    first = [{"incidentID": "3"}, {"incidentID": "2"}]
+    second = [{"incidentID": "2"}, {"incidentID": "1"}]
+    api = ScriptedAPI(
+        json_reply({"incidentPreviews": first, "cursor": {"nextValue": "a", "hasMore": True}}),
+        json_reply({"incidentPreviews": second, "cursor": {"hasMore": False}}),
+    )
+    with client_for(api) as client:
+        assert [p["incidentID"] for p in client.paginate(METHOD)] == ["3", "2", "2", "1"]
+
+
+def test_items_key_comes_from_the_catalogue() -> None:
+    api = ScriptedAPI(json_reply({"activityItems": [{"activityItemID": "a"}], "cursor": {"hasMore": False}}))
+    with client_for(api) as client:
+        assert list(client.paginate("ActivityService.QueryActivity", {"query": {"incidentID": "1"}})) == [
+            {"activityItemID": "a"}
+        ]
+
+
+async def test_async_paging_stops_a_loop_of_fresh_cursors_too() -> None:
+    api = ScriptedAPI(default=fresh_cursor_same_records)
+    async with ia.AsyncIncidentClient("https://s.grafana.net", TOKEN, transport=api.async_transport()) as client:
+        with pytest.raises(ia.PaginationLoopError, match="after 2 pages"):
+            _ = [p async for p in client.incidents.query()]
+    api = ScriptedAPI(default=endless)
+    async with ia.AsyncIncidentClient("https://s.grafana.net", TOKEN, transport=api.async_transport()) as client:
+        with pytest.raises(ia.PaginationLoopError, match="max_pages=4"):
+            _ = [p async for p in client.incidents.query(max_pages=4)]
+    assert len(api.requests) == 4

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import logging
 import random
+import time
+import tracemalloc
+import zlib
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
 
 import incident_analytics as ia
 from incident_analytics.config import RetryPolicy
-from incident_analytics.transport import method_kind, parse_retry_after, retry_decision
+from incident_analytics.emulator import Emulator
+from incident_analytics.transport import excerpt, method_kind, parse_retry_after, retry_decision
 from tests.fakes import ScriptedAPI, SleepRecorder, json_reply, text_reply
+from tests.loopback import serve, trickling, url_of
 
 TOKEN = "glsa_unit_test_token_0123456789abcdef"
 URL = "https://mystack.grafana.net"
@@ -338,7 +344,7 @@ def test_a_create_answered_503_is_not_retried() -> None:
 
 def test_network_errors_after_retries_are_transport_errors() -> None:
     api = ScriptedAPI(default=READ_TIMEOUT)
-    with make_client(api, max_retries=1) as client, pytest.raises(ia.TimeoutError):
+    with make_client(api, max_retries=1) as client, pytest.raises(ia.RequestTimeoutError):
         client.call("IncidentsService.GetIncident", {"incidentID": "1"})
     api = ScriptedAPI(default=RESET)
     with make_client(api, max_retries=1) as client, pytest.raises(ia.TransportError) as caught:
@@ -402,3 +408,288 @@ async def test_async_client_shares_retries_and_error_mapping() -> None:
     async with ia.AsyncIncidentClient(URL, TOKEN, transport=api.async_transport()) as client:
         with pytest.raises(ia.AuthenticationError, match="Invalid API key"):
             await client.call("RolesService.GetRoles")
+
+
+# --- wall-clock deadlines (issue #6 item 2) -------------------------------------------------------
+
+# 40 bytes of valid JSON: trickled at one byte per 0.5 s the whole body takes 20 s, and a client
+# without a wall-clock deadline would wait for all of it (httpx's timeout is per read).
+TRICKLED = b'{"roles": [], "padding": "xxxxxxxxxxxx"}'
+MARGIN = 1.0  # scheduling slack on a loaded 2-core machine
+
+
+def test_a_trickled_body_times_out_at_the_attempt_deadline() -> None:
+    assert len(TRICKLED) == 40
+    with (
+        trickling(TRICKLED) as server,
+        ia.IncidentClient(url_of(server), TOKEN, attempt_timeout=1.5, max_retries=0) as client,
+    ):
+        started = time.monotonic()
+        with pytest.raises(ia.RequestTimeoutError, match=r"attempt_timeout=1\.5s") as caught:
+            client.roles.list()
+        took = time.monotonic() - started
+    assert took < 1.5 + MARGIN
+    assert caught.value.method == "RolesService.GetRoles"
+
+
+def test_a_body_with_long_gaps_is_cut_at_the_deadline_not_at_the_next_byte() -> None:
+    # One byte every 0.9 s: the sync client must not wait for the byte due at 1.8 s to notice that
+    # its 1.0 s deadline passed (a watchdog ends the blocked read), and the pool stays usable.
+    with (
+        trickling(TRICKLED, interval=0.9) as server,
+        ia.IncidentClient(url_of(server), TOKEN, attempt_timeout=1.0, max_retries=0) as client,
+    ):
+        for _ in range(2):
+            started = time.monotonic()
+            with pytest.raises(ia.RequestTimeoutError, match="attempt_timeout=1s"):
+                client.roles.list()
+            assert time.monotonic() - started < 1.0 + 0.5
+
+
+def test_total_timeout_bounds_every_attempt_together() -> None:
+    policy = RetryPolicy(max_retries=10, backoff_base=0.01, total_timeout=2.0)
+    with (
+        trickling(TRICKLED) as server,
+        ia.IncidentClient(url_of(server), TOKEN, attempt_timeout=1.2, retry=policy) as client,
+    ):
+        started = time.monotonic()
+        with pytest.raises(ia.RequestTimeoutError, match="total_timeout=2s"):
+            client.roles.list()
+        took = time.monotonic() - started
+        attempts = len(server.seen)
+    assert took < 2.0 + MARGIN
+    assert attempts >= 2  # a read whose attempt ran out is tried again while the total allows
+
+
+def test_a_create_whose_body_trickles_is_outcome_unknown_not_retried() -> None:
+    with (
+        trickling(TRICKLED) as server,
+        ia.IncidentClient(url_of(server), TOKEN, attempt_timeout=1.0) as client,
+    ):
+        started = time.monotonic()
+        with pytest.raises(ia.OutcomeUnknownError, match="attempt_timeout"):
+            client.incidents.create("Database down")
+        assert time.monotonic() - started < 1.0 + MARGIN
+        assert len(server.seen) == 1
+
+
+async def test_the_async_client_has_the_same_deadlines() -> None:
+    with trickling(TRICKLED) as server:
+        async with ia.AsyncIncidentClient(url_of(server), TOKEN, attempt_timeout=1.5, max_retries=0) as client:
+            started = time.monotonic()
+            with pytest.raises(ia.RequestTimeoutError, match=r"attempt_timeout=1\.5s"):
+                await client.roles.list()
+            assert time.monotonic() - started < 1.5 + MARGIN
+        policy = RetryPolicy(max_retries=10, backoff_base=0.01, total_timeout=2.0)
+        async with ia.AsyncIncidentClient(url_of(server), TOKEN, attempt_timeout=1.2, retry=policy) as client:
+            started = time.monotonic()
+            with pytest.raises(ia.RequestTimeoutError, match="total_timeout=2s"):
+                await client.roles.list()
+            assert time.monotonic() - started < 2.0 + MARGIN
+
+
+# --- the size of a response (issue #6 item 4) -----------------------------------------------------
+
+
+class CountingStream(httpx.SyncByteStream):
+    """A response body handed out chunk by chunk, counting how many chunks were pulled."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks = chunks
+        self.pulled = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self.chunks:
+            self.pulled += 1
+            yield chunk
+
+
+def gzip_bomb(expanded_mib: int, chunk_bytes: int = 8192) -> list[bytes]:
+    """A gzip body of a few hundred KiB that inflates to ``expanded_mib`` MiB, in wire-sized chunks."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    mib = b" " * (1 << 20)
+    data = b"".join(compressor.compress(mib) for _ in range(expanded_mib)) + compressor.flush()
+    return [data[i : i + chunk_bytes] for i in range(0, len(data), chunk_bytes)]
+
+
+def test_a_gzip_bomb_is_refused_at_the_cap_without_inflating_it() -> None:
+    chunks = gzip_bomb(256)
+    assert sum(map(len, chunks)) < 1 << 20  # under 1 MiB on the wire, 256 MiB inflated
+    stream = CountingStream(chunks)
+    reply = httpx.Response(200, headers={"content-type": "application/json", "content-encoding": "gzip"}, stream=stream)
+    api = ScriptedAPI(reply)
+    cap = 4 << 20
+    with make_client(api, max_response_bytes=cap) as client:
+        tracemalloc.start()
+        try:
+            with pytest.raises(ia.ResponseFormatError, match="max_response_bytes=4,194,304"):
+                client.roles.list()
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert peak < 3 * cap, f"peak {peak / 2**20:.0f} MiB while refusing a 256 MiB body"
+    assert stream.pulled < len(chunks), "the body was read to the end before refusing it"
+
+
+def test_the_default_cap_is_64_mib_and_a_declared_oversized_body_is_refused_unread() -> None:
+    with make_client(ScriptedAPI()) as client:
+        assert client._requester.settings.max_response_bytes == 64 * 1024 * 1024
+    stream = CountingStream([b"x" * 1024] * 4)
+    reply = httpx.Response(200, headers={"content-type": "application/json", "content-length": "4096"}, stream=stream)
+    with make_client(ScriptedAPI(reply), max_response_bytes=1000) as client, pytest.raises(ia.ResponseFormatError):
+        client.roles.list()
+    assert stream.pulled == 0
+
+
+def test_a_body_just_under_the_cap_is_accepted() -> None:
+    body = {"roles": [{"name": "x" * 900}]}
+    with make_client(ScriptedAPI(json_reply(body, gzipped=True)), max_response_bytes=1000) as client:
+        assert client.roles.list() == body["roles"]
+
+
+# --- the token at the cut of an excerpt (issue #6 item 5) ------------------------------------------
+
+
+def leaks(text: str, token: str = TOKEN, shortest: int = 4) -> list[str]:
+    """Every piece of the token of at least ``shortest`` characters found in ``text``."""
+    return [token[i:j] for i in range(len(token)) for j in range(i + shortest, len(token) + 1) if token[i:j] in text]
+
+
+@pytest.mark.parametrize("inside", [4, 20, len(TOKEN) - 1])
+@pytest.mark.parametrize("status", [200, 502])
+def test_a_token_echoed_across_the_excerpt_cut_leaves_no_piece_behind(inside: int, status: int) -> None:
+    # The 200-character cut falls ``inside`` characters into the echoed token: cutting before
+    # scrubbing leaked that much of it (20 of 21 characters in the issue).
+    before = 200 - inside
+    page = "<p>" + "x" * (before - len("<p>") - len(" Bearer ")) + " Bearer " + TOKEN + " echoed back</p>" * 5
+    assert page.index(TOKEN) == before
+    api = ScriptedAPI(text_reply(page, status, "text/html"))
+    with make_client(api, max_retries=0) as client, pytest.raises(ia.IncidentAPIError) as caught:
+        client.call("RolesService.GetRoles")
+    rendered = f"{caught.value} {caught.value!r} {caught.value.body} {caught.value.message}"
+    assert leaks(rendered) == []
+    assert "***" in str(caught.value.body)
+
+
+def test_a_partial_token_at_the_end_of_an_excerpt_is_removed() -> None:
+    # A server that itself truncated its echo: only a prefix of the token, right where we cut.
+    page = "z" * 190 + TOKEN[:20] + " and more text after it " * 5
+    api = ScriptedAPI(text_reply(page, 500))
+    with make_client(api) as client, pytest.raises(ia.ServerError) as caught:
+        client.call("RolesService.GetRoles")
+    assert leaks(f"{caught.value} {caught.value.body}") == []
+    assert excerpt("abc " + TOKEN[:12] + " tail", TOKEN, limit=10) == "abc …"
+    assert excerpt("abc " + TOKEN + " tail", TOKEN) == "abc *** tail"
+
+
+# --- creates answered by a proxy 502/504 (issue #6 item 6) -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("act", "method"),
+    [
+        (lambda c: c.incidents.create("Database down"), "IncidentsService.CreateIncident"),
+        (lambda c: c.tasks.add("1", "Roll back"), "TasksService.AddTask"),
+        (lambda c: c.activity.add_note("1", "Rolled back"), "ActivityService.AddActivity"),
+        (lambda c: c.incidents.add_label("1", "db"), "IncidentsService.AddLabel"),
+    ],
+)
+@pytest.mark.parametrize("status", [502, 504])
+def test_a_create_like_write_answered_by_a_proxy_5xx_is_outcome_unknown(
+    act: Callable[[ia.IncidentClient], object], method: str, status: int
+) -> None:
+    api = ScriptedAPI(text_reply("<html>Bad Gateway</html>", status, "text/html"))
+    with make_client(api) as client, pytest.raises(ia.OutcomeUnknownError) as caught:
+        act(client)
+    assert not isinstance(caught.value, ia.ServerError)
+    assert caught.value.method == method and caught.value.status_code == status
+    assert "may have reached the server" in str(caught.value)
+    assert api.methods == [method]
+
+
+def test_idempotent_writes_and_reads_keep_retrying_through_502_and_504() -> None:
+    incident = {"incident": {"incidentID": "1"}}
+    api = ScriptedAPI(json_reply({"error": "bad gateway"}, 502), json_reply({"error": "gw"}, 504), json_reply(incident))
+    with make_client(api) as client:
+        assert client.incidents.update_status("1", "resolved")["incidentID"] == "1"
+    assert len(api.requests) == 3
+    api = ScriptedAPI(json_reply({"error": "gw"}, 504), json_reply(incident))
+    with make_client(api) as client:
+        assert client.incidents.get("1")["incidentID"] == "1"
+
+
+def test_the_emulator_behind_a_failing_proxy_gets_one_create_only() -> None:
+    with Emulator(seed=3, incidents=5) as emu:
+        emu.inject("502", method="IncidentsService.CreateIncident")
+        with (
+            ia.IncidentClient(emu.url, emu.token, sleep=SleepRecorder()) as client,
+            pytest.raises(ia.OutcomeUnknownError),
+        ):
+            client.incidents.create("Payments failing")
+        creates = [r for r in emu.requests if r.method == "IncidentsService.CreateIncident"]
+    assert len(creates) == 1
+
+
+# --- redirects (issue #6 item 9) -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_with_a_json_body_is_an_error_naming_the_location(status: int) -> None:
+    reply = json_reply({"roles": []}, status, {"location": "https://elsewhere.example/login"})
+    api = ScriptedAPI(reply)
+    with make_client(api) as client, pytest.raises(ia.RedirectError) as caught:
+        client.roles.list()
+    assert caught.value.location == "https://elsewhere.example/login"
+    assert "https://elsewhere.example/login" in str(caught.value)
+    assert caught.value.status_code == status
+    assert len(api.requests) == 1
+
+
+def test_a_redirect_is_not_followed_so_the_token_stays_home() -> None:
+    with serve(mode="record") as elsewhere:
+        target = url_of(elsewhere) + "/steal"
+        with serve(mode="redirect", status=307, location=target) as server:
+            with ia.IncidentClient(url_of(server), TOKEN) as client, pytest.raises(ia.RedirectError, match="steal"):
+                client.roles.list()
+            assert len(server.seen) == 1
+        assert elsewhere.seen == []
+
+
+# --- errors that say what to fix ---------------------------------------------------------------------
+
+
+def test_a_network_error_names_the_url_host_and_plugin() -> None:
+    # Port 9 (discard) on loopback: nothing listens, the connection is refused at once.
+    with (
+        ia.IncidentClient("http://127.0.0.1:9", TOKEN, max_retries=0) as client,
+        pytest.raises(ia.TransportError) as caught,
+    ):
+        client.roles.list()
+    message = str(caught.value)
+    assert "http://127.0.0.1:9/api/plugins/grafana-irm-app/resources/api/v1/RolesService.GetRoles" in message
+    assert "127.0.0.1:9" in message and "'grafana-irm-app'" in message
+
+
+def test_a_routing_404_names_the_url_and_plugin_id_and_the_other_plugin(emulator: Emulator) -> None:
+    with (
+        ia.IncidentClient(emulator.url, emulator.token, plugin_id="grafana-oncall-app") as client,
+        pytest.raises(ia.NotFoundError) as caught,
+    ):
+        client.roles.list()
+    message = str(caught.value)
+    assert f"{emulator.url}/api/plugins/grafana-oncall-app/resources/api/v1/RolesService.GetRoles" in message
+    assert "plugin 'grafana-oncall-app' is installed" in message and "plugin_id='grafana-irm-app'" in message
+
+
+def test_an_api_not_found_keeps_its_own_words_without_the_url_hint(emulator: Emulator) -> None:
+    with ia.IncidentClient(emulator.url, emulator.token) as client, pytest.raises(ia.NotFoundError) as caught:
+        client.incidents.update_status("99999", "resolved")
+    assert "plugin" not in str(caught.value)
+
+
+def test_a_401_says_which_environment_variable_to_check(emulator: Emulator) -> None:
+    with (
+        ia.IncidentClient(emulator.url, "glsa_wrong_token_0000000000") as client,
+        pytest.raises(ia.AuthenticationError, match="check GRAFANA_SERVICE_ACCOUNT_TOKEN"),
+    ):
+        client.roles.list()

@@ -19,15 +19,9 @@ from typing import Any
 import pandas as pd
 
 from . import frames
+from .schema import ERROR_SCHEMA
 
 FRAME_NAMES = ("incidents", "tasks", "labels", "assignments", "activity")
-ERROR_SCHEMA: dict[str, Any] = {
-    "incident_id": pd.StringDtype("pyarrow"),
-    "method": pd.StringDtype("pyarrow"),
-    "error_type": pd.StringDtype("pyarrow"),
-    "status_code": "Int64",
-    "message": pd.StringDtype("pyarrow"),
-}
 META_FILE = "meta.json"
 STORE_VERSION = 1
 

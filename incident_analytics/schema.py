@@ -11,10 +11,10 @@ are the frame's rows (``"taskList.tasks[].authorUser.userID"``), and several pat
 tried in order, per row (``severity`` on an ``Incident``, ``severityLabel`` on an
 ``IncidentPreview``). Paths outside the row list (``incidentID``) repeat on every row of the record.
 
-Adding a column is one line in its table, e.g.::
+Adding a column is one line in its table, e.g. (``membership`` gives the Incident and the
+IncidentPreview path of a membership count)::
 
-    Column("total_participants", INT, "incidentMembership.totalParticipants",
-           "incidentMembershipPreview.totalParticipants"),
+    Column("total_participants", INT, *membership("totalParticipants")),
 
 >>> TABLES["tasks"].sort_keys
 ('created_time', 'task_id')
@@ -77,6 +77,13 @@ class Table:
 
 
 _ID = Column("incident_id", STRING, "incidentID", nullable=False)
+
+
+def membership(field: str) -> tuple[str, str]:
+    """The wire paths of a field of an incident's membership summary: ``incidentMembership`` on an
+    ``Incident``, ``incidentMembershipPreview`` on an ``IncidentPreview`` (both carry the counts)."""
+    return f"incidentMembership.{field}", f"incidentMembershipPreview.{field}"
+
 
 TABLES: dict[str, Table] = {
     "incidents": Table(

@@ -110,6 +110,7 @@ TABLES: dict[str, Table] = {
             Column("overview_url", STRING, "overviewURL"),
             Column("task_todo_count", INT, "taskList.todoCount"),
             Column("task_done_count", INT, "taskList.doneCount"),
+            Column("total_participants", INT, *membership("totalParticipants")),
         ),
     ),
     "tasks": Table(

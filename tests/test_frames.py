@@ -86,6 +86,7 @@ EXAMPLE_INCIDENT = {
     "overview_url": "/a/grafana-irm-app/incidents/incident-123/title",
     "task_todo_count": 5,
     "task_done_count": 8,
+    "total_participants": 3,
 }
 
 
@@ -102,6 +103,7 @@ def test_schemas_declare_the_documented_columns_dtypes_and_order() -> None:
         ("incident_end", time), ("duration_seconds", "Int64"), ("created_by_user_id", "string"),
         ("created_by_name", "string"), ("summary", "string"), ("description", "string"), ("slug", "string"),
         ("overview_url", "string"), ("task_todo_count", "Int64"), ("task_done_count", "Int64"),
+        ("total_participants", "Int64"),
     ]  # fmt: skip
     assert list(SCHEMAS["tasks"].items()) == [
         ("incident_id", "string"), ("task_id", "string"), ("text", "string"), ("status", "string"),
@@ -176,6 +178,7 @@ def test_incidents_from_previews_take_severity_from_severity_label() -> None:
         "fire extinguisher and now it's back to normal.",
         "description": "Looks like there is a problem with the load balancers...",
         "slug": "high-latency-in-web-requests",
+        "total_participants": 3,
     }
     assert_frame_equal(incidents_frame(records), expected("incidents", [row]))
 
@@ -790,3 +793,12 @@ def test_problems_in_nested_rows_name_the_item_and_keep_its_siblings() -> None:
     assert len(activity) == 5 and activity["event_time"].isna().tolist() == [False, False, False, True, False]
     assert activity["tags"].isna().tolist() == [False, False, False, False, True]
     assert [(p.record, p.field) for p in problems] == [(3, "eventTime"), (4, "tags[1]")]
+
+
+def test_total_participants_from_full_incidents_and_previews() -> None:
+    full = {"incidentID": "1", "incidentMembership": {"totalParticipants": 3}}
+    preview = {"incidentID": "2", "incidentMembershipPreview": {"totalParticipants": 2}}
+    frame = incidents_frame([full, preview, {"incidentID": "3"}])
+    assert frame["total_participants"].tolist() == [3, 2, pd.NA]
+    with pytest.raises(ResponseFormatError, match=r"'incidentMembership\.totalParticipants' must be an integer"):
+        incidents_frame([{"incidentID": "1", "incidentMembership": {"totalParticipants": "3"}}])

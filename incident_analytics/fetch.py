@@ -75,8 +75,11 @@ def to_utc(name: str, value: TimeLike) -> pd.Timestamp | None:
     elif isinstance(value, dt.date):  # datetime.datetime and pandas.Timestamp are dates too
         stamp = pd.Timestamp(value)
     else:
-        kind = "a number" if isinstance(value, numbers.Number) else f"a {type(value).__name__}"
-        raise TypeError(f"{name}={value!r} is {kind}, which is ambiguous here; use {_ACCEPTED_TIMES}")
+        if isinstance(value, numbers.Number):  # bool included
+            problem = "is a number: seconds or nanoseconds since the epoch? Refused as ambiguous"
+        else:
+            problem = f"is a {type(value).__name__}, not a date or time"
+        raise TypeError(f"{name}={value!r} {problem}; use {_ACCEPTED_TIMES}")
     if pd.isna(stamp):
         raise ValueError(f"{name} must be a date or time, got {value!r}; use {_ACCEPTED_TIMES}")
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")

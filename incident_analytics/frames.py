@@ -21,8 +21,8 @@ Pass a list as ``problems`` to collect those as `RecordProblem` instead: the bad
 missing in the frame (a record without an incident ID gives no rows) and the rest is built.
 Passing a whole response body (a mapping) instead of its list of records raises `TypeError`.
 
-The builders are written for large inputs (100,000 incidents in about a second): one pass per
-level of nesting collects a Python list per field with ``dict.get``; text goes straight into
+The builders are written for large inputs (each frame of 100,000 distinct incidents in a second or
+two): one pass per level of nesting collects a Python list per field with ``dict.get``; text goes straight into
 Arrow, whose conversion refuses non-strings, so it doubles as the type check; other fields are
 checked on the set of their value types, not value by value; times are parsed by one vectorised
 Arrow cast per column.

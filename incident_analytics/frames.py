@@ -265,6 +265,11 @@ class _Level:
             level._positions = [positions[index] for index in keep]
         return level
 
+    @property
+    def one_per_record(self) -> bool:
+        """Whether this level holds one object (or None) per record, in record order."""
+        return self._owners is None and (self._parent is None or self._parent.one_per_record)
+
     def rows(self) -> list[int]:
         """The record index of every object of this level."""
         if self._rows is None:
@@ -439,7 +444,7 @@ def _columns(table: Table, found: Mapping[str, _Read], rows: _Level) -> dict[str
                 read.level.require(values, read.key)
             if column.dtype == TIME:
                 values = _parse_times(read.level, read.key, values)
-            if read.level is not rows and "[]" not in path:
+            if not rows.one_per_record and "[]" not in path:
                 values = _spread(values, rows.rows())
             parts.append(values)
         if parts:

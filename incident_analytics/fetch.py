@@ -140,16 +140,19 @@ class Selection:
     def admits(self, record: Mapping[str, Any]) -> bool:
         """Check a listed record again here, so a server that ignores a bound cannot widen the result.
 
-        A record whose ``createdTime`` cannot be read is kept: the server selected it, and the frame
-        builders report the bad field (so the incident is listed as incomplete, not silently lost).
+        A record whose ``createdTime`` is malformed (not a string, not a time) is kept: the server
+        selected it, and the frame builders report the bad field, so the incident is listed as
+        incomplete instead of silently lost. One without a creation time is in no range.
         """
         if not self.include_drills and record.get("isDrill") is True:
             return False
         if self.since is None and self.until is None:
             return True
-        created = wire_time(record.get("createdTime"))
+        raw = record.get("createdTime")
+        created = wire_time(raw)
         if created is None:
-            return True
+            unset = raw is None or (isinstance(raw, str) and (not raw or raw.startswith("0001-01-01")))
+            return not unset
         if self.since is not None and created < self.since:
             return False
         return not (self.until is not None and created >= self.until)

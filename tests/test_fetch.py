@@ -501,3 +501,17 @@ def test_max_items_keeps_the_newest_incidents(emulator: Emulator, client: ia.Inc
     everything = fetch(client, include=(), progress=False)
     newest = everything.incidents.nlargest(5, "created_time")
     assert set(data.incidents["incident_id"]) == set(newest["incident_id"])
+
+
+def test_a_listed_incident_without_a_creation_time_is_outside_a_date_range() -> None:
+    previews = [
+        {"incidentID": "1", "createdTime": "2026-01-02T00:00:00Z", "isDrill": False},
+        {"incidentID": "2", "createdTime": "", "isDrill": False},
+        {"incidentID": "3", "createdTime": "0001-01-01T00:00:00Z", "isDrill": False},
+        {"incidentID": "4", "isDrill": False},
+    ]
+    api = ScriptedAPI(json_reply({"incidentPreviews": previews, "cursor": {"hasMore": False}}))
+    with ia.IncidentClient("https://s.grafana.net", "glsa_x_0123456789", transport=api.transport()) as c:
+        data = fetch(c, since="2026-01-01", include=(), progress=False)
+    assert data.incidents["incident_id"].tolist() == ["1"]
+    assert data.errors.empty

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Collection, Iterator, Mapping
+import numbers
+import re
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,38 +22,78 @@ import pandas as pd
 from . import frames
 from .client import IncidentClient
 from .errors import IncidentAPIError, ResponseFormatError
+from .rpc import QUERY_ACTIVITY
 from .rpc import QUERY_PREVIEWS as QUERY
-from .store import ERROR_SCHEMA, IncidentData
+from .schema import ERROR_SCHEMA, ERRORS, TABLES
+from .store import IncidentData
 from .types import PreviewOrderField
 
 logger = logging.getLogger("incident_analytics")
 
 INCLUDE_ALL = ("tasks", "labels", "assignments", "activity")
-TimeLike = str | dt.datetime | pd.Timestamp | None
+TimeLike = str | dt.date | dt.datetime | pd.Timestamp | None
+GET_INCIDENT = "IncidentsService.GetIncident"
+GET_LABELS = "IncidentsService.GetLabels"
 
 
 # --------------------------------------------------------------------------------------------------
 # The query: what the server is asked, and what is checked again here.
 
 
+_ACCEPTED_TIMES = (
+    "an ISO 8601 date or time string ('2026-01-01', '2026-01-01T09:30:00Z', '2026-01-01T09:30:00+02:00'), "
+    "a datetime.date, a datetime.datetime or a pandas.Timestamp (times without a zone are UTC)"
+)
+_ISO_8601 = re.compile(
+    r"\d{4}-\d{2}-\d{2}"  # the date, year first: 01/02/2026 could be either month
+    r"(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|z|[+-]\d{2}(?::?\d{2})?)?)?"
+)
+
+
 def to_utc(name: str, value: TimeLike) -> pd.Timestamp | None:
-    """A bound as an aware UTC ``Timestamp``; naive values and plain dates are taken as UTC."""
+    """A bound as an aware UTC ``Timestamp``; None stays None.
+
+    Accepted: ISO 8601 strings (``"2026-01-01"``, ``"2026-01-01T09:30:00Z"``, with an offset),
+    ``datetime.date``, ``datetime.datetime`` and ``pandas.Timestamp``. Naive values (no zone) and
+    plain dates are taken as UTC. Numbers are refused (seconds or nanoseconds since the epoch?), and
+    so are other strings (``"01/02/2026"`` is 1 February or 2 January depending on who reads it).
+
+    >>> to_utc("since", "2026-01-01")
+    Timestamp('2026-01-01 00:00:00+0000', tz='UTC')
+    >>> to_utc("since", dt.datetime(2026, 1, 1, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=2))))
+    Timestamp('2026-01-01 07:30:00+0000', tz='UTC')
+    """
     if value is None:
         return None
-    try:
+    if isinstance(value, str):
+        if not _ISO_8601.fullmatch(value.strip()):
+            raise ValueError(f"{name}={value!r} is not an ISO 8601 date or time; use {_ACCEPTED_TIMES}")
+        try:
+            stamp = pd.Timestamp(value.strip())
+        except (ValueError, OverflowError):
+            raise ValueError(f"{name}={value!r} is not a valid date or time; use {_ACCEPTED_TIMES}") from None
+    elif isinstance(value, dt.date):  # datetime.datetime and pandas.Timestamp are dates too
         stamp = pd.Timestamp(value)
-    except (ValueError, TypeError):
-        raise ValueError(f"{name} {value!r} is not a date or time (e.g. '2026-01-01' or a datetime)") from None
+    else:
+        if isinstance(value, numbers.Number):  # bool included
+            problem = "is a number: seconds or nanoseconds since the epoch? Refused as ambiguous"
+        else:
+            problem = f"is a {type(value).__name__}, not a date or time"
+        raise TypeError(f"{name}={value!r} {problem}; use {_ACCEPTED_TIMES}")
     if pd.isna(stamp):
-        raise ValueError(f"{name} must be a date or time, got {value!r}")
+        raise ValueError(f"{name} must be a date or time, got {value!r}; use {_ACCEPTED_TIMES}")
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
 def wire_time(value: object) -> pd.Timestamp | None:
-    """One wire time (``""`` and Go's zero time are unset) as a UTC ``Timestamp``, or None."""
+    """One wire time (``""`` and Go's zero time are unset) as a UTC ``Timestamp``, or None (also when it
+    is not a readable time: the frame builders report those)."""
     if not isinstance(value, str) or not value or value.startswith("0001-01-01"):
         return None
-    stamp = pd.to_datetime(value, utc=True, format="ISO8601")
+    try:
+        stamp = pd.to_datetime(value, utc=True, format="ISO8601")
+    except (ValueError, OverflowError):
+        return None
     return None if pd.isna(stamp) else pd.Timestamp(stamp)
 
 
@@ -96,14 +138,21 @@ class Selection:
         return " ".join(parts)
 
     def admits(self, record: Mapping[str, Any]) -> bool:
-        """Check a listed record again here, so a server that ignores a bound cannot widen the result."""
+        """Check a listed record again here, so a server that ignores a bound cannot widen the result.
+
+        A record whose ``createdTime`` is malformed (not a string, not a time) is kept: the server
+        selected it, and the frame builders report the bad field, so the incident is listed as
+        incomplete instead of silently lost. One without a creation time is in no range.
+        """
         if not self.include_drills and record.get("isDrill") is True:
             return False
         if self.since is None and self.until is None:
             return True
-        created = wire_time(record.get("createdTime"))
+        raw = record.get("createdTime")
+        created = wire_time(raw)
         if created is None:
-            return False
+            unset = raw is None or (isinstance(raw, str) and (not raw or raw.startswith("0001-01-01")))
+            return not unset
         if self.since is not None and created < self.since:
             return False
         return not (self.until is not None and created >= self.until)
@@ -176,6 +225,19 @@ def _error_row(incident_id: str, method: str, exc: IncidentAPIError) -> dict[str
         "error_type": type(exc).__name__,
         "status_code": exc.status_code,
         "message": exc.message,
+    }
+
+
+def _malformed_row(incident_id: str | None, method: str, field: str, problem: str) -> dict[str, Any]:
+    """An errors row for a malformed value in a record ``method`` returned (its incident is incomplete)."""
+    subject = f"'{field}'" if field else "the record"
+    return {
+        "incident_id": incident_id,
+        "method": method,
+        "error_type": ResponseFormatError.__name__,
+        "status_code": None,
+        "message": f"{subject} {problem}",
+        "field": field,
     }
 
 
@@ -266,13 +328,8 @@ def _canonical(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return order.reset_index(drop=True)
 
 
-SORT_KEYS = {
-    "incidents": [],
-    "tasks": ["created_time", "task_id"],
-    "labels": ["key", "value"],
-    "assignments": ["role_id", "user_id"],
-    "activity": ["event_time", "created_time", "activity_item_id"],
-}
+SORT_KEYS = {name: list(table.sort_keys) for name, table in TABLES.items()}
+"""Frame name → the columns ordering its rows after the incident ID (declared in `schema.TABLES`)."""
 
 
 def _prefer(top: pd.DataFrame, base: pd.DataFrame) -> pd.DataFrame:
@@ -282,10 +339,40 @@ def _prefer(top: pd.DataFrame, base: pd.DataFrame) -> pd.DataFrame:
     return merged[list(base.columns)].reset_index(drop=True).astype(frames.SCHEMAS["incidents"])
 
 
-def _incidents(previews: list[dict[str, Any]], full: Mapping[str, dict[str, Any]]) -> pd.DataFrame:
+Builder = Callable[..., pd.DataFrame]
+
+
+class _Frames:
+    """Runs the frame builders, leniently unless ``strict``: each malformed value becomes an errors
+    row naming its incident, the RPC that returned it and the field, and the frames hold the rest."""
+
+    def __init__(self, strict: bool) -> None:
+        self.strict = strict
+        self.errors: list[dict[str, Any]] = []
+
+    def build(
+        self, builder: Builder, records: Sequence[Mapping[str, Any]], sources: list[tuple[str | None, str, str]]
+    ) -> pd.DataFrame:
+        """``builder(records)``; ``sources[i]`` is (incident ID, method, path prefix) of record i."""
+        if self.strict:
+            return builder(records)
+        problems: list[frames.RecordProblem] = []
+        frame = builder(records, problems=problems)
+        for problem in problems:
+            incident_id, method, prefix = sources[problem.record]
+            field = ".".join(part for part in (prefix, problem.field) if part)
+            logger.warning("incident %s: %s returned a malformed record: %s", incident_id, method, problem.message)
+            self.errors.append(_malformed_row(incident_id, method, field, problem.problem))
+        return frame
+
+
+def _incidents(previews: list[dict[str, Any]], full: Mapping[str, dict[str, Any]], built: _Frames) -> pd.DataFrame:
     """Preview columns overlaid with the fuller ``Incident`` values where GetIncident answered."""
-    listed = frames.incidents_frame(previews)
-    return _prefer(frames.incidents_frame(list(full.values())), listed) if full else listed
+    listed = built.build(frames.incidents_frame, previews, [(str(p["incidentID"]), QUERY, "") for p in previews])
+    if not full:
+        return listed
+    fuller = built.build(frames.incidents_frame, list(full.values()), [(iid, GET_INCIDENT, "") for iid in full])
+    return _prefer(fuller, listed)
 
 
 def build_data(
@@ -294,27 +381,56 @@ def build_data(
     include: frozenset[str],
     fetched_at: pd.Timestamp,
     selection: Selection,
+    *,
+    strict: bool = False,
 ) -> IncidentData:
-    """The frames from listed previews and the per-incident answers, in canonical order."""
+    """The frames from listed previews and the per-incident answers, in canonical order.
+
+    A malformed value in a record becomes an errors row (``field`` names it, e.g.
+    ``activity[3].eventTime``) and is missing in the frames; ``strict=True`` raises
+    `ResponseFormatError` instead.
+    """
+    built = _Frames(strict)
     full = collected.full
+    full_records = list(full.values())
+    full_sources: list[tuple[str | None, str, str]] = [(iid, GET_INCIDENT, "") for iid in full]
     label_records: list[Mapping[str, Any]] = []
+    label_sources: list[tuple[str | None, str, str]] = []
     if "labels" in include:
-        label_records = [full.get(str(p["incidentID"]), p) for p in previews if "labels" in p]
-        label_records += collected.key_value_labels
-    built = {
-        "incidents": _incidents(previews, full),
-        "tasks": frames.tasks_frame(full.values()) if "tasks" in include else frames.empty_frame("tasks"),
-        "labels": frames.labels_frame(label_records),
-        "assignments": (
-            frames.assignments_frame(full.values()) if "assignments" in include else frames.empty_frame("assignments")
+        for preview in previews:
+            if "labels" in preview:
+                iid = str(preview["incidentID"])
+                label_records.append(full.get(iid, preview))
+                label_sources.append((iid, GET_INCIDENT if iid in full else QUERY, ""))
+        for answer in collected.key_value_labels:
+            label_records.append(answer)
+            label_sources.append((str(answer["incidentID"]), GET_LABELS, ""))
+    activity: list[Mapping[str, Any]] = []
+    activity_sources: list[tuple[str | None, str, str]] = []
+    for iid, items in collected.activity.items():
+        activity.extend(items)
+        activity_sources.extend((iid, QUERY_ACTIVITY, f"activity[{position}]") for position in range(len(items)))
+    result = {
+        "incidents": _incidents(previews, full, built),
+        "tasks": (
+            built.build(frames.tasks_frame, full_records, full_sources)
+            if "tasks" in include
+            else frames.empty_frame("tasks")
         ),
-        "activity": frames.activity_frame(item for items in collected.activity.values() for item in items),
+        "labels": built.build(frames.labels_frame, label_records, label_sources),
+        "assignments": (
+            built.build(frames.assignments_frame, full_records, full_sources)
+            if "assignments" in include
+            else frames.empty_frame("assignments")
+        ),
+        "activity": built.build(frames.activity_frame, activity, activity_sources),
     }
-    ordered = {name: _canonical(frame, SORT_KEYS[name]) for name, frame in built.items()}
-    errors = pd.DataFrame(collected.errors, columns=list(ERROR_SCHEMA)).astype(ERROR_SCHEMA)
+    ordered = {name: _canonical(frame, SORT_KEYS[name]) for name, frame in result.items()}
+    rows = collected.errors + built.errors
+    errors = pd.DataFrame(rows, columns=list(ERROR_SCHEMA)).astype(ERROR_SCHEMA).drop_duplicates()
     return IncidentData(
         **ordered,
-        errors=_canonical(errors, ["method"]),
+        errors=_canonical(errors, list(ERRORS.sort_keys)),
         fetched_at=fetched_at,
         selection=selection.to_meta(),
     )
@@ -327,16 +443,36 @@ def build_data(
 def _check_include(include: Collection[str]) -> frozenset[str]:
     if isinstance(include, str):
         raise TypeError(f"include must be a collection of parts such as {INCLUDE_ALL}, not one string")
-    unknown = sorted(set(include) - set(INCLUDE_ALL))
+    if not isinstance(include, Iterable) or isinstance(include, Mapping):
+        raise TypeError(
+            f"include must be a collection of parts such as {INCLUDE_ALL} (or () for incidents only), got {include!r}"
+        )
+    parts = list(include)
+    strange = [part for part in parts if not isinstance(part, str)]
+    if strange:
+        raise TypeError(f"include must hold part names such as 'tasks', got {strange[0]!r}")
+    unknown = sorted(set(parts) - set(INCLUDE_ALL))
     if unknown:
         raise ValueError(f"include has unknown parts {unknown}; choose from {', '.join(INCLUDE_ALL)}")
-    return frozenset(include)
+    return frozenset(parts)
 
 
 def _check_concurrency(concurrency: int) -> int:
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not 1 <= concurrency <= 64:
         raise ValueError(f"concurrency must be a whole number from 1 to 64, got {concurrency!r}")
     return concurrency
+
+
+def _check_max_items(max_items: int | None) -> int | None:
+    if max_items is not None and (isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 1):
+        raise ValueError(f"max_items must be a whole number of at least 1, or None for all, got {max_items!r}")
+    return max_items
+
+
+def _check_flag(name: str, value: bool) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return value
 
 
 def _list(
@@ -348,8 +484,11 @@ def _list(
     order_field: PreviewOrderField = "createdTime",
     stop: Callable[[dict[str, Any]], bool] | None = None,
     phase: str = "incidents",
+    limit: int | None = None,
+    errors: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Listed previews admitted by the selection, each incident once (in listing order)."""
+    """Listed previews admitted by the selection, each incident once (in listing order), at most
+    ``limit``. A listed record without an ID raises, or with ``errors`` becomes a row there."""
     progress.start(phase, None, " incidents")
     seen: dict[str, dict[str, Any]] = {}
     for record in client.incidents.query(
@@ -360,10 +499,16 @@ def _list(
             break
         iid = record.get("incidentID")
         if not isinstance(iid, str) or not iid:
-            raise ResponseFormatError(f"listed record without an incidentID: {str(record)[:120]}", method=QUERY)
+            if errors is None:
+                raise ResponseFormatError(f"listed record without an incidentID: {str(record)[:120]}", method=QUERY)
+            problem = f"is missing or not a string ({iid!r}): the listed record was left out"
+            errors.append(_malformed_row(None, QUERY, "incidentID", problem))
+            continue
         if selection.admits(record):
             # A record seen twice (paging while incidents change) keeps its newest copy.
             seen[iid] = record
+            if limit is not None and len(seen) >= limit:
+                break
     progress.finish(phase)
     return list(seen.values())
 
@@ -377,15 +522,24 @@ def fetch(
     include: Collection[str] = INCLUDE_ALL,
     include_drills: bool = False,
     concurrency: int = 8,
+    max_items: int | None = None,
     progress: bool = True,
     strict: bool = False,
 ) -> IncidentData:
     """Fetch incidents declared in ``[since, until)`` and everything attached to them.
 
-    ``query`` is a Grafana ``queryString`` (e.g. ``"severity:critical label:security"``), ANDed with
-    the drill filter and the date range. ``include`` chooses the per-incident parts to fetch.
-    Failed per-incident calls (after the client's retries) are listed in ``data.errors`` and the rest
-    is kept; ``strict=True`` raises the first failure instead.
+    ``since`` and ``until`` are ISO 8601 strings (``"2026-01-01"``, ``"2026-01-01T09:30:00Z"``),
+    ``datetime.date``, ``datetime.datetime`` or ``pandas.Timestamp``; values without a zone are UTC.
+    Numbers and other date spellings (``"01/02/2026"``) are refused. ``query`` is a Grafana
+    ``queryString`` (e.g. ``"severity:critical label:security"``), ANDed with the drill filter and the
+    date range. ``include`` chooses the per-incident parts to fetch (``()`` for incidents only).
+    ``max_items`` keeps the newest incidents declared (at most that many). Every argument is checked
+    before the first request.
+
+    Failed per-incident calls (after the client's retries) and malformed records are listed in
+    ``data.errors`` (``field`` names a malformed value, e.g. ``activity[3].eventTime``), their
+    incidents in ``data.incomplete``, and the rest is kept; ``strict=True`` raises the first failure
+    or `ResponseFormatError` instead.
 
     >>> data = ia.fetch(client, since="2026-01-01", include=("labels", "activity"))  # doctest: +SKIP
     >>> data.incidents.groupby("severity").size()  # doctest: +SKIP
@@ -393,14 +547,18 @@ def fetch(
     selection = Selection.of(since, until, query, include_drills)
     parts = _check_include(include)
     workers = _check_concurrency(concurrency)
-    bars = _Progress(progress)
+    limit = _check_max_items(max_items)
+    bars = _Progress(_check_flag("progress", progress))
+    strict = _check_flag("strict", strict)
     fetched_at = pd.Timestamp.now(tz="UTC")
+    listing_errors: list[dict[str, Any]] = []
     try:
-        previews = _list(client, selection, bars)
+        previews = _list(client, selection, bars, limit=limit, errors=None if strict else listing_errors)
         collected = _run_jobs(client, previews, parts, workers, bars, strict)
     finally:
         bars.close()
-    data = build_data(previews, collected, parts, fetched_at, selection)
+    collected.errors[:0] = listing_errors
+    data = build_data(previews, collected, parts, fetched_at, selection, strict=strict)
     logger.info(
         "fetched %d incidents (%d tasks, %d labels, %d activity items, %d errors)",
         len(data.incidents),

@@ -37,6 +37,7 @@ import pandas as pd
 
 from . import frames
 from .errors import StoreError
+from .schema import ERROR_SCHEMA
 
 if TYPE_CHECKING:
     from .sync import SyncReport
@@ -44,13 +45,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("incident_analytics")
 
 FRAME_NAMES = ("incidents", "tasks", "labels", "assignments", "activity")
-ERROR_SCHEMA: dict[str, Any] = {
-    "incident_id": pd.StringDtype("pyarrow"),
-    "method": pd.StringDtype("pyarrow"),
-    "error_type": pd.StringDtype("pyarrow"),
-    "status_code": "Int64",
-    "message": pd.StringDtype("pyarrow"),
-}
 META_FILE = "meta.json"
 LOCK_FILE = ".lock"
 STORE_VERSION = 2

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import datetime as dt
+import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
@@ -206,3 +210,203 @@ def test_get_labels_is_asked_only_for_records_without_labels() -> None:
     assert api.methods == ["IncidentsService.QueryIncidentPreviews", "IncidentsService.GetLabels"]
     assert api.bodies[1] == {"incidentID": "2"}
     assert data.labels[["incident_id", "key", "value"]].values.tolist() == [["2", "team", "search"]]
+
+
+# --- malformed records: reported per incident, the rest kept (issue 6 item 7) -----------------------
+
+
+class Corrupting(httpx.HTTPTransport):
+    """Real HTTP to the emulator, except that ``change(request_body, response_body)`` edits the JSON
+    answers of ``method`` first: a way to have the emulator's own data arrive with one bad field."""
+
+    def __init__(self, method: str, change: Callable[[dict[str, Any], dict[str, Any]], None]) -> None:
+        super().__init__()
+        self.method = method
+        self.change = change
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        if not request.url.path.endswith(self.method) or response.status_code != 200:
+            return response
+        response.read()
+        body = json.loads(response.content)
+        self.change(json.loads(request.content), body)
+        headers = [
+            (k, v) for k, v in response.headers.items() if k.lower() not in {"content-encoding", "content-length"}
+        ]
+        return httpx.Response(200, headers=headers, content=json.dumps(body).encode())
+
+
+def corrupt(
+    emulator: Emulator, method: str, change: Callable[[dict[str, Any], dict[str, Any]], None]
+) -> ia.IncidentClient:
+    return ia.IncidentClient(emulator.url, emulator.token, transport=Corrupting(method, change), sleep=SleepRecorder())
+
+
+@pytest.mark.parametrize("bad", [1767225600, "yesterday"], ids=["number", "word"])
+def test_a_listed_incident_with_an_unreadable_created_time_is_reported_not_dropped(
+    emulator: Emulator, bad: object
+) -> None:
+    victim = sorted(non_drill_ids(emulator), key=int)[2]
+
+    def change(_request: dict[str, Any], body: dict[str, Any]) -> None:
+        for preview in body["incidentPreviews"]:
+            if preview["incidentID"] == victim:
+                preview["createdTime"] = bad
+
+    with corrupt(emulator, "QueryIncidentPreviews", change) as client:
+        data = fetch(client, since="2000-01-01", include=(), progress=False)
+        with pytest.raises(ia.ResponseFormatError, match=f"incidentID '{victim}'.*'createdTime'"):
+            fetch(client, since="2000-01-01", include=(), progress=False, strict=True)
+    assert set(data.incidents["incident_id"]) == non_drill_ids(emulator)
+    assert data.incomplete == [victim]
+    row = data.errors.iloc[0]
+    assert (row["incident_id"], row["method"], row["field"]) == (
+        victim,
+        "IncidentsService.QueryIncidentPreviews",
+        "createdTime",
+    )
+    assert row["error_type"] == "ResponseFormatError" and pd.isna(row["status_code"])
+    assert ("must be a string" if isinstance(bad, int) else "not an RFC 3339 time") in row["message"]
+    assert pd.isna(data.incidents.set_index("incident_id").loc[victim, "created_time"])
+
+
+def test_a_wrong_typed_event_time_in_one_timeline_is_one_error_row(emulator: Emulator) -> None:
+    victim = next(i for i in sorted(non_drill_ids(emulator), key=int) if len(emulator.state.incidents[i].activity) > 4)
+
+    def change(request: dict[str, Any], body: dict[str, Any]) -> None:
+        if request["query"]["incidentID"] == victim and not request.get("cursor"):
+            body["activityItems"][3]["eventTime"] = 1767225600
+
+    with corrupt(emulator, "QueryActivity", change) as client:
+        data = fetch(client, progress=False)
+        with pytest.raises(ia.ResponseFormatError, match="'eventTime' must be a string, got int 1767225600"):
+            fetch(client, progress=False, strict=True)
+    assert data.incomplete == [victim]
+    assert data.errors[["incident_id", "method", "field"]].values.tolist() == [
+        [victim, "ActivityService.QueryActivity", "activity[3].eventTime"]
+    ]
+    assert data.errors.loc[0, "message"] == "'activity[3].eventTime' must be a string, got int 1767225600"
+    # Every call was made and every other item is there; the bad item keeps its row, without the time.
+    state = [emulator.state.incidents[i] for i in non_drill_ids(emulator)]
+    assert len(data.activity) == sum(len(i.activity) for i in state)
+    rows = data.activity[data.activity["incident_id"] == victim]
+    bad_id = emulator.state.incidents[victim].activity[3].item_id
+    assert rows.set_index("activity_item_id")["event_time"].isna().to_dict() == {
+        a.item_id: a.item_id == bad_id for a in emulator.state.incidents[victim].activity
+    }
+
+
+def test_a_malformed_task_in_get_incident_names_its_path(emulator: Emulator) -> None:
+    victim = sorted(non_drill_ids(emulator), key=int)[1]
+
+    def change(request: dict[str, Any], body: dict[str, Any]) -> None:
+        if request["incidentID"] == victim:
+            body["incident"]["taskList"]["tasks"][0]["status"] = ["done"]
+
+    with corrupt(emulator, "GetIncident", change) as client:
+        data = fetch(client, include=("tasks",), progress=False)
+    assert data.incomplete == [victim]
+    assert data.errors[["method", "field"]].values.tolist() == [
+        ["IncidentsService.GetIncident", "taskList.tasks[0].status"]
+    ]
+    assert len(data.tasks) == sum(len(emulator.state.incidents[i].tasks) for i in non_drill_ids(emulator))
+
+
+def test_a_listed_record_without_an_id_is_an_error_row_not_a_crash() -> None:
+    previews = [
+        {"incidentID": "1", "createdTime": "2026-01-02T00:00:00Z", "isDrill": False, "title": "fine"},
+        {"createdTime": "2026-01-03T00:00:00Z", "isDrill": False, "title": "no ID"},
+    ]
+    api = ScriptedAPI(default=json_reply({"incidentPreviews": previews, "cursor": {"hasMore": False}}))
+    with ia.IncidentClient("https://s.grafana.net", "glsa_x_0123456789", transport=api.transport()) as c:
+        data = fetch(c, include=(), progress=False)
+        with pytest.raises(ia.ResponseFormatError, match="without an incidentID"):
+            fetch(c, include=(), progress=False, strict=True)
+    assert data.incidents["incident_id"].tolist() == ["1"]
+    assert data.errors[["method", "field"]].values.tolist() == [
+        ["IncidentsService.QueryIncidentPreviews", "incidentID"]
+    ]
+    assert data.incomplete == []
+
+
+# --- ambiguous inputs refused, accepted forms equal (issue 6 item 8) --------------------------------
+
+
+@pytest.mark.parametrize(
+    "since",
+    [
+        "2026-01-01",
+        "2026-01-01T00:00:00Z",
+        "2026-01-01T01:00:00+01:00",
+        "2026-01-01 00:00:00",
+        dt.date(2026, 1, 1),
+        dt.datetime(2026, 1, 1),  # naive: UTC
+        dt.datetime(2025, 12, 31, 19, tzinfo=dt.timezone(dt.timedelta(hours=-5))),
+        pd.Timestamp("2026-01-01"),
+        pd.Timestamp("2026-01-01 09:00", tz="Asia/Tokyo"),
+    ],
+    ids=repr,
+)
+def test_since_accepts_iso_strings_dates_datetimes_and_timestamps(since: object) -> None:
+    api = ScriptedAPI(json_reply({"incidentPreviews": [], "cursor": {"hasMore": False}}))
+    with ia.IncidentClient("https://s.grafana.net", "glsa_x_0123456789", transport=api.transport()) as c:
+        data = fetch(c, since=since, include=(), progress=False)  # type: ignore[arg-type]
+    assert api.bodies[0]["query"]["queryString"] == "isdrill:false declared:2026-01-01T00:00:00Z,"
+    assert data.selection["since"] == "2026-01-01T00:00:00+00:00"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "words"),
+    [
+        ({"since": 1767225600}, TypeError, r"since=1767225600 is a number.*ISO 8601"),
+        ({"until": 1767225600.5}, TypeError, r"until=.* is a number.*datetime\.date"),
+        ({"since": True}, TypeError, "since=True is a number"),
+        ({"since": "01/02/2026"}, ValueError, r"since='01/02/2026' is not an ISO 8601.*'2026-01-01'"),
+        ({"since": "yesterday"}, ValueError, "ISO 8601"),
+        ({"since": "2026-02-30"}, ValueError, "not a valid date"),
+        ({"since": ["2026-01-01"]}, TypeError, "is a list"),
+        ({"include": None}, TypeError, r"include must be a collection.*got None"),
+        ({"include": 3}, TypeError, "include must be a collection"),
+        ({"include": ("tasks", None)}, TypeError, "part names"),
+        ({"concurrency": True}, ValueError, "concurrency"),
+        ({"concurrency": "8"}, ValueError, "concurrency"),
+        ({"max_items": True}, ValueError, "max_items"),
+        ({"max_items": 0}, ValueError, "max_items"),
+        ({"max_items": 2.5}, ValueError, "max_items"),
+        ({"strict": "yes"}, TypeError, "strict"),
+        ({"progress": None}, TypeError, "progress"),
+    ],
+    ids=lambda value: repr(value) if isinstance(value, dict) else "",
+)
+def test_ambiguous_or_bad_arguments_fail_before_any_request(
+    kwargs: dict[str, object], error: type[Exception], words: str
+) -> None:
+    api = ScriptedAPI()
+    with (
+        ia.IncidentClient("https://s.grafana.net", "glsa_x_0123456789", transport=api.transport()) as c,
+        pytest.raises(error, match=words),
+    ):
+        fetch(c, **{"progress": False, **kwargs})  # type: ignore[arg-type]
+    assert api.requests == []
+
+
+def test_max_items_keeps_the_newest_incidents(emulator: Emulator, client: ia.IncidentClient) -> None:
+    data = fetch(client, max_items=5, include=(), progress=False)
+    everything = fetch(client, include=(), progress=False)
+    newest = everything.incidents.nlargest(5, "created_time")
+    assert set(data.incidents["incident_id"]) == set(newest["incident_id"])
+
+
+def test_a_listed_incident_without_a_creation_time_is_outside_a_date_range() -> None:
+    previews = [
+        {"incidentID": "1", "createdTime": "2026-01-02T00:00:00Z", "isDrill": False},
+        {"incidentID": "2", "createdTime": "", "isDrill": False},
+        {"incidentID": "3", "createdTime": "0001-01-01T00:00:00Z", "isDrill": False},
+        {"incidentID": "4", "isDrill": False},
+    ]
+    api = ScriptedAPI(json_reply({"incidentPreviews": previews, "cursor": {"hasMore": False}}))
+    with ia.IncidentClient("https://s.grafana.net", "glsa_x_0123456789", transport=api.transport()) as c:
+        data = fetch(c, since="2026-01-01", include=(), progress=False)
+    assert data.incidents["incident_id"].tolist() == ["1"]
+    assert data.errors.empty

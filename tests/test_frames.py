@@ -20,6 +20,8 @@ from incident_analytics import frames
 from incident_analytics.errors import ResponseFormatError
 from incident_analytics.frames import (
     SCHEMAS,
+    TABLES,
+    RecordProblem,
     activity_frame,
     assignments_frame,
     empty_frame,
@@ -27,6 +29,7 @@ from incident_analytics.frames import (
     labels_frame,
     tasks_frame,
 )
+from incident_analytics.schema import ERROR_SCHEMA, ERRORS
 
 # A copy of ../shared/grafana-incident-api/response-examples.json, so the tests need nothing outside
 # the repository.
@@ -83,6 +86,7 @@ EXAMPLE_INCIDENT = {
     "overview_url": "/a/grafana-irm-app/incidents/incident-123/title",
     "task_todo_count": 5,
     "task_done_count": 8,
+    "total_participants": 3,
 }
 
 
@@ -99,6 +103,7 @@ def test_schemas_declare_the_documented_columns_dtypes_and_order() -> None:
         ("incident_end", time), ("duration_seconds", "Int64"), ("created_by_user_id", "string"),
         ("created_by_name", "string"), ("summary", "string"), ("description", "string"), ("slug", "string"),
         ("overview_url", "string"), ("task_todo_count", "Int64"), ("task_done_count", "Int64"),
+        ("total_participants", "Int64"),
     ]  # fmt: skip
     assert list(SCHEMAS["tasks"].items()) == [
         ("incident_id", "string"), ("task_id", "string"), ("text", "string"), ("status", "string"),
@@ -173,6 +178,7 @@ def test_incidents_from_previews_take_severity_from_severity_label() -> None:
         "fire extinguisher and now it's back to normal.",
         "description": "Looks like there is a problem with the load balancers...",
         "slug": "high-latency-in-web-requests",
+        "total_participants": 3,
     }
     assert_frame_equal(incidents_frame(records), expected("incidents", [row]))
 
@@ -638,3 +644,161 @@ def test_the_docstring_examples_hold() -> None:
         results = doctest.testmod(frames, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert results.attempted > 0
     assert results.failed == 0
+
+
+# --------------------------------------------------------------------------------------------------
+# The column tables: every wired column is read, type-checked and named from its declaration
+
+
+def test_schemas_are_derived_from_the_column_tables() -> None:
+    assert list(TABLES) == list(SCHEMAS) == ["incidents", "tasks", "labels", "assignments", "activity"]
+    for name, table in TABLES.items():
+        assert SCHEMAS[name] == {column.name: column.dtype for column in table.columns}
+        assert table.columns[0].name == "incident_id" and table.required == ["incident_id"]
+        assert set(table.sort_keys) <= set(SCHEMAS[name])
+        for dtype in SCHEMAS[name].values():
+            assert str(dtype) in {"string", "datetime64[ns, UTC]", "Int64", "boolean"}
+            if str(dtype) == "string":
+                assert dtype.storage == "pyarrow"  # the same on pandas 2 and 3
+    assert set(ERRORS.sort_keys) <= set(ERROR_SCHEMA) and "field" in ERROR_SCHEMA
+
+
+def _nest(path: str, value: Any) -> dict[str, Any]:
+    """A record holding ``value`` at the wire ``path`` (``[]`` becomes a one-item list)."""
+    head, _, rest = path.partition(".")
+    inner: Any = value if not rest else _nest(rest, value)
+    if head.endswith("[]"):
+        return {head[:-2]: [inner]}
+    return {head: inner}
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        elif isinstance(value, list) and isinstance(out.get(key), list):
+            out[key] = [_merge(out[key][0], value[0])]
+        else:
+            out[key] = value
+    return out
+
+
+# A row that survives the builders (an assignment needs a user and a role), to put the value into. The
+# role ID is in the fallback place, so that both of its paths can be seen to be read.
+ROW_BASE: dict[str, dict[str, Any]] = {
+    "assignments": _nest("incidentMembership.assignments[]", {"role": {"roleID": 1}, "user": {"userID": "u-1"}}),
+}
+GOOD = {"string": "v-1", "datetime64[ns, UTC]": "2026-01-02T03:04:05.123456789Z", "Int64": 7, "boolean": True}
+WRONG = {"string": (5, "a string"), "datetime64[ns, UTC]": (5, "a string"), "Int64": ("7", "an integer"),
+         "boolean": ("true", "a boolean")}  # fmt: skip
+WIRED = [
+    (name, column.name, path, str(column.dtype))
+    for name, table in TABLES.items()
+    for column in table.columns
+    for path in column.wire
+    if column.nullable
+]
+
+
+@pytest.mark.parametrize(("name", "column", "path", "dtype"), WIRED, ids=[f"{n}.{c}:{p}" for n, c, p, _ in WIRED])
+def test_every_wired_column_is_read_from_its_declared_path(name: str, column: str, path: str, dtype: str) -> None:
+    base = _merge({"incidentID": "1"}, ROW_BASE.get(name, {}))
+    frame = BUILDERS[name]([_merge(base, _nest(path, GOOD[dtype]))])
+    want = utc(GOOD[dtype]) if dtype.startswith("datetime") else GOOD[dtype]
+    assert frame[column].tolist() == [want]
+
+
+@pytest.mark.parametrize(("name", "column", "path", "dtype"), WIRED, ids=[f"{n}.{c}:{p}" for n, c, p, _ in WIRED])
+def test_every_wired_column_refuses_a_wrong_type_naming_its_path(name: str, column: str, path: str, dtype: str) -> None:
+    wrong, kind = WRONG[dtype]
+    record = _merge(_merge({"incidentID": "bad-1"}, ROW_BASE.get(name, {})), _nest(path, wrong))
+    with pytest.raises(ResponseFormatError) as caught:
+        BUILDERS[name]([{"incidentID": "ok-0"}, record])
+    field = path.replace("[]", "[0]")
+    assert str(caught.value) == (
+        f"{name}_frame: record 1 (incidentID 'bad-1'): '{field}' must be {kind}, got {type(wrong).__name__} {wrong!r}"
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Collecting problems instead of raising
+
+
+def test_problems_collects_each_malformed_value_and_the_rest_is_built() -> None:
+    records = [
+        {"incidentID": "1", "title": "fine", "createdTime": "2026-01-01T00:00:00Z"},
+        {"incidentID": "2", "title": "bad drill flag", "isDrill": "true", "createdTime": 1767225600},
+        {"incidentID": "3", "title": "bad time", "closedTime": "yesterday", "durationSeconds": 60},
+        "not an object",
+        {"title": "no ID"},
+        {"incidentID": 4, "title": "ID of the wrong type"},
+    ]
+    problems: list[RecordProblem] = []
+    frame = incidents_frame(records, problems=problems)
+    assert frame["incident_id"].tolist() == ["1", "2", "3"]
+    assert frame["title"].tolist() == ["fine", "bad drill flag", "bad time"]
+    assert frame["is_drill"].isna().tolist() == [True, True, True]
+    assert frame.loc[1, ["created_time", "closed_time"]].isna().all() and frame.loc[2, "duration_seconds"] == 60
+    found = {(p.record, p.incident_id, p.field): p for p in problems}
+    assert len(problems) == len(found)  # each once: the record that is not an object is not also "without ID"
+    assert sorted(found, key=str) == sorted(
+        [
+            (1, "2", "isDrill"),
+            (1, "2", "createdTime"),
+            (2, "3", "closedTime"),
+            (3, None, ""),
+            (4, None, "incidentID"),
+            (5, None, "incidentID"),
+        ],
+        key=str,
+    )
+    assert found[1, "2", "isDrill"].problem == "must be a boolean, got str 'true'"
+    assert found[2, "3", "closedTime"].message == (
+        "incidents_frame: record 2 (incidentID '3'): 'closedTime' is not an RFC 3339 time: 'yesterday'"
+    )
+    assert found[4, None, "incidentID"].problem == "is missing or empty; a record without it cannot be a row"
+    assert found[5, None, "incidentID"].problem == "must be a string, got int 4"
+    # Without a list, the first problem raises, as before.
+    with pytest.raises(ResponseFormatError, match="record 3: the record must be an object"):
+        incidents_frame(records)
+
+
+def test_problems_in_nested_rows_name_the_item_and_keep_its_siblings() -> None:
+    record = {
+        "incidentID": "1",
+        "taskList": {
+            "tasks": [
+                {"taskID": "a", "createdTime": "2026-01-01T00:00:00Z"},
+                "not a task",
+                {"taskID": "c", "createdTime": 5, "authorUser": {"userID": 7, "name": "Ada"}},
+                {"taskID": "d"},
+            ]
+        },
+    }
+    problems: list[RecordProblem] = []
+    frame = tasks_frame([record, {"incidentID": "2", "taskList": {"tasks": [{"taskID": "e"}]}}], problems=problems)
+    assert frame["task_id"].tolist() == ["a", "c", "d", "e"]
+    assert frame.loc[1, "author_name"] == "Ada" and pd.isna(frame.loc[1, "author_user_id"])
+    assert [p.field for p in problems] == [
+        "taskList.tasks[1]",
+        "taskList.tasks[2].createdTime",
+        "taskList.tasks[2].authorUser.userID",
+    ]
+    items = [{"incidentID": "1", "activityItemID": f"a-{n}", "eventTime": "2026-01-01T00:00:00Z"} for n in range(5)]
+    items[3]["eventTime"] = 1767225600
+    items[4]["tags"] = ["ok", 2]
+    problems = []
+    activity = activity_frame(items, problems=problems)
+    assert len(activity) == 5 and activity["event_time"].isna().tolist() == [False, False, False, True, False]
+    assert activity["tags"].isna().tolist() == [False, False, False, False, True]
+    assert [(p.record, p.field) for p in problems] == [(3, "eventTime"), (4, "tags[1]")]
+
+
+def test_total_participants_from_full_incidents_and_previews() -> None:
+    full = {"incidentID": "1", "incidentMembership": {"totalParticipants": 3}}
+    preview = {"incidentID": "2", "incidentMembershipPreview": {"totalParticipants": 2}}
+    frame = incidents_frame([full, preview, {"incidentID": "3"}])
+    assert frame["total_participants"].tolist() == [3, 2, pd.NA]
+    with pytest.raises(ResponseFormatError, match=r"'incidentMembership\.totalParticipants' must be an integer"):
+        incidents_frame([{"incidentID": "1", "incidentMembership": {"totalParticipants": "3"}}])

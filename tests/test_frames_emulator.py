@@ -82,3 +82,13 @@ def test_tasks_and_activity_match_the_model(state: State) -> None:
     assert list(activity["activity_item_id"]) == [a.item_id for a in incident.activity]
     assert list(activity["event_time"]) == [stamp(a.event_ns) for a in incident.activity]
     assert list(activity["activity_kind"]) == [a.kind for a in incident.activity]
+
+
+def test_total_participants_is_the_distinct_people_holding_a_role(state: State) -> None:
+    ids = sorted(state.incidents, key=int)
+    want = [len({a.user_id for a in state.incidents[i].assignments}) for i in ids]
+    full = frames.incidents_frame([state.render_incident(i) for i in ids])
+    assert full["total_participants"].tolist() == want
+    previews = frames.incidents_frame([state.render_preview(i, membership=True) for i in ids])
+    assert previews["total_participants"].tolist() == want
+    assert any(count > 1 for count in want)

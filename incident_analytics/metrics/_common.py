@@ -47,7 +47,7 @@ def resolve_as_of(as_of: TimeLike) -> pd.Timestamp:
         stamp = pd.Timestamp(as_of)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"as_of must be a time, got {as_of!r}") from exc
-    if stamp is pd.NaT:
+    if pd.isna(stamp):
         raise ValueError(f"as_of must be a time, got {as_of!r}")
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 

@@ -35,7 +35,8 @@ def check_incidents(incidents: pd.DataFrame, function: str, include_drills: bool
 def _utc(series: pd.Series) -> pd.Series:
     if not isinstance(series.dtype, pd.DatetimeTZDtype):
         series = pd.to_datetime(series, utc=True)
-    return series.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+    converted: pd.Series = series.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+    return converted
 
 
 def ttr_table(incidents: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
@@ -48,8 +49,8 @@ def ttr_table(incidents: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
     end = incident_end.where(has_end, closed)
     resolved = has_end | has_closed
     start_known = has_start | has_created
-    start_anchor = np.where(has_start, "incident_start", np.where(has_created, "created_time", None))
-    end_anchor = np.where(has_end, "incident_end", np.where(has_closed, "closed_time", None))
+    start_anchor = np.select([has_start, has_created], ["incident_start", "created_time"], default="")
+    end_anchor = np.select([has_end, has_closed], ["incident_end", "closed_time"], default="")
     until = end.where(resolved, as_of)
     duration = until - start
     seconds = duration.dt.total_seconds().to_numpy()
@@ -60,8 +61,8 @@ def ttr_table(incidents: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
             "end": end,
             "duration": duration,
             "resolved": resolved,
-            "start_anchor": pd.array(start_anchor, dtype=_ANCHOR),
-            "end_anchor": pd.array(end_anchor, dtype=_ANCHOR),
+            "start_anchor": pd.Series(start_anchor, index=incidents.index).replace("", None).astype(_ANCHOR),
+            "end_anchor": pd.Series(end_anchor, index=incidents.index).replace("", None).astype(_ANCHOR),
             "negative": np.nan_to_num(seconds, nan=0.0) < 0,
             "zero": seconds == 0,
             "end_without_start": resolved & ~start_known,
@@ -162,10 +163,11 @@ def grouped(
         table["period"] = table["start"].dt.tz_localize(None).dt.to_period(alias)
         key_names.append("period")
     table = table.reset_index(drop=True)
+    keys: pd.DataFrame
     if key_names:
         codes = table.groupby(key_names, sort=True, dropna=False, observed=True).ngroup().to_numpy()
-        first = pd.Series(np.arange(len(codes))).groupby(codes).first() if len(codes) else pd.Series([], dtype=int)
-        keys = table.loc[first.to_numpy(), key_names].reset_index(drop=True)
+        first = np.unique(codes, return_index=True)[1]
+        keys = table.iloc[first][key_names].reset_index(drop=True)
     else:
         codes = np.zeros(len(table), dtype=np.int64)
         keys = pd.DataFrame(index=pd.RangeIndex(1))

@@ -224,7 +224,7 @@ def _samples(group: Grouped, split: Any, function: str, labels: pd.DataFrame | N
         raise ValueError(
             f"{function}: split={split!r} is neither a time nor a column or label key of the data"
         ) from exc
-    if when is pd.NaT:
+    if pd.isna(when):
         raise ValueError(f"{function}: split must be a time, a column or a label key, got {split!r}")
     when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
     start = table["start"]
@@ -270,7 +270,7 @@ def _one(
     verdict = _verdict(statistic, groups, n, (va, vb), relative, p, significant, mdc, n_resamples)
 
     def td(value: float) -> pd.Timedelta:
-        return pd.NaT if not np.isfinite(value) else pd.Timedelta(round(value * 1e9), unit="ns")
+        return pd.Timedelta(round(value * 1e9), unit="ns") if np.isfinite(value) else pd.Timedelta("NaT")
 
     return CompareResult(
         statistic=statistic,

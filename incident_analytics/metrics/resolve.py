@@ -211,6 +211,7 @@ def incident_counts(
         ).astype({"incidents": "int64"})
     periods = pd.period_range(frame["period"].min(), frame["period"].max(), freq=alias)
     counts = frame.groupby(["period", *names], dropna=False, observed=True).size()
+    full: pd.Index
     if names:
         groups = frame[names].drop_duplicates().sort_values(names, na_position="last")
         full = pd.MultiIndex.from_frame(

@@ -183,8 +183,8 @@ def lifecycle(
     rows = items["row"].to_numpy()
     n = len(kept)
 
-    declarer = kept["created_by_user_id"].astype(object) if "created_by_user_id" in kept else pd.Series([None] * n)
-    declarer = declarer.where(declarer.notna(), None).to_numpy(dtype=object)
+    declared_by = kept["created_by_user_id"].astype(object) if "created_by_user_id" in kept else pd.Series([None] * n)
+    declarer = declared_by.where(declared_by.notna(), None).to_numpy(dtype=object)
     creations = items[kind == "incidentCreated"].drop_duplicates("row")
     for row, who in zip(creations["row"], creations["user_id"].astype(object), strict=True):
         if declarer[row] is None and isinstance(who, str):
@@ -243,15 +243,15 @@ def lifecycle(
         (old or "").lower() == "resolved" and (new or "").lower() != "resolved"
         for old, new in (_change(b) for b in status_items["body"].astype(object))
     ]
-    reopened = np.bincount(status_items["row"].to_numpy()[np.array(reopen, dtype=bool)], minlength=n) if n else []
-    notes = np.bincount(rows[kind == "userNote"], minlength=n) if n else []
+    reopened = np.bincount(status_items["row"].to_numpy()[np.array(reopen, dtype=bool)], minlength=n)
+    notes = np.bincount(rows[kind == "userNote"].astype(np.int64), minlength=n)
 
     close = closed.where(closed.notna(), stamp)
     done, total = _task_counts(kept, tasks, index, close)
     per_incident = pd.DataFrame(
         {
             "incident_id": kept["incident_id"].astype(_STRING),
-            "declarer": pd.array(declarer, dtype=_STRING),
+            "declarer": pd.Series(declarer, dtype=object).astype(_STRING),
             "time_to_first_response": first_response - created,
             "first_responder": responder,
             "time_to_commander": commander_at - created,
@@ -281,7 +281,7 @@ def _task_counts(
     require_columns(
         tasks, ("incident_id", "status", "created_time", "modified_time"), frame_name="tasks", function="lifecycle"
     )
-    rows = index.get_indexer(tasks["incident_id"].astype(object))
+    rows = index.get_indexer(pd.Index(tasks["incident_id"].astype(object)))
     ok = rows >= 0
     limit = close.to_numpy()[rows[ok]]
     created = pd.to_datetime(tasks["created_time"], utc=True).to_numpy()[ok]
@@ -328,7 +328,9 @@ def _time_in_severity(
             "duration": pd.to_timedelta(pd.Series(spans, dtype="timedelta64[ns]")).to_numpy(),
         }
     )
-    return frame.groupby(["incident_id", "severity"], sort=False, dropna=False, as_index=False)["duration"].sum()
+    return frame.groupby(["incident_id", "severity"], sort=False, dropna=False, as_index=False).agg(
+        duration=("duration", "sum")
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -400,7 +402,7 @@ def _in_band(start: np.ndarray, end: np.ndarray, band: tuple[float, float]) -> n
         day = np.floor_divide(t, _DAY)
         return np.asarray(day * (hi - lo) + np.clip(t - day * _DAY - lo, 0, hi - lo))
 
-    return cumulative(end) - cumulative(start)
+    return np.asarray(cumulative(end) - cumulative(start))
 
 
 def workload(

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 from ._common import END_RULE, START_RULE, Anchors, format_duration, period_alias
 from .comparison import STATISTICS, CompareResult, compare
+from .kaplan_meier import SurvivalResult, survival
 from .labels import COOCCURRENCE_METRICS, label_cooccurrence, label_name, label_stats
 from .resolve import incident_counts, mttr, time_to_resolve
-from .kaplan_meier import SurvivalResult, survival
 from .timeline import (
     LIFECYCLE_RULES,
     WORK_KINDS,

@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
 from scipy import special, stats
 
 from ._common import Anchors, TimeLike, format_duration

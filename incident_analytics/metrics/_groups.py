@@ -137,14 +137,21 @@ def grouped(
     labels: pd.DataFrame | None,
     include_drills: bool,
     as_of: TimeLike,
+    carry: Sequence[str] = (),
 ) -> Grouped:
-    """Filter drills, compute TTR, attach the group columns (label keys joined, periods of start)."""
+    """Filter drills, compute TTR, attach the group columns (label keys joined, periods of start).
+
+    ``carry`` names further incident columns to keep alongside (e.g. the column `compare` splits on).
+    """
     check_incidents(incidents, function, include_drills)
     names = as_list(by)
     stamp = resolve_as_of(as_of)
     kept = without_drills(incidents, include_drills)
     table = ttr_table(kept, stamp)
     anchors = anchors_of(table, stamp, include_drills)
+    for name in carry:
+        if name in kept.columns and name not in table.columns:
+            table[name] = kept[name]
     for name in names:
         if name in kept.columns:
             table[name] = kept[name]

@@ -423,7 +423,8 @@ def compare(
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
     group = grouped(
-        incidents, function="compare", by=by, freq=None, labels=labels, include_drills=include_drills, as_of=as_of
+        incidents, function="compare", by=by, freq=None, labels=labels, include_drills=include_drills, as_of=as_of,
+        carry=[split] if isinstance(split, str) else [],
     )
     groups, side = _samples(group, split, "compare", labels)
     usable = group.usable()

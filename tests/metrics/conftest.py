@@ -25,7 +25,10 @@ def frame(name: str, rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     data = {column: [row.get(column) for row in rows] for column in schema}
     for column, dtype in schema.items():
         if str(dtype).startswith("datetime64"):
-            data[column] = pd.to_datetime(pd.Series([stamp(v) if isinstance(v, str) or v is None else v for v in data[column]], dtype=object), utc=True)
+            data[column] = pd.to_datetime(
+                pd.Series([stamp(v) if isinstance(v, str) or v is None else v for v in data[column]], dtype=object),
+                utc=True,
+            )
     return pd.DataFrame(data, columns=list(schema)).astype(schema)
 
 

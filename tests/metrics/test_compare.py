@@ -44,9 +44,7 @@ def test_a_threefold_change_is_significant(statistic: str) -> None:
     rng = np.random.default_rng(7)
     before = lognormal(rng, 80)
     after = lognormal(rng, 75) * 3
-    result = metrics.compare(
-        samples(before, after), split=SPLIT, statistic=statistic, as_of=AS_OF, n_resamples=2000
-    )
+    result = metrics.compare(samples(before, after), split=SPLIT, statistic=statistic, as_of=AS_OF, n_resamples=2000)
     assert result.groups == ("before", "after") and result.n == (80, 75)
     value_b = {
         "median": np.median(after),
@@ -80,7 +78,9 @@ def test_verdict_of_a_small_change_names_the_chance_and_the_detectable_change() 
 def test_detectable_change_shrinks_with_more_incidents() -> None:
     rng = np.random.default_rng(11)
     small = metrics.compare(samples(lognormal(rng, 40), lognormal(rng, 40)), split=SPLIT, as_of=AS_OF, n_resamples=2000)
-    large = metrics.compare(samples(lognormal(rng, 400), lognormal(rng, 400)), split=SPLIT, as_of=AS_OF, n_resamples=2000)
+    large = metrics.compare(
+        samples(lognormal(rng, 400), lognormal(rng, 400)), split=SPLIT, as_of=AS_OF, n_resamples=2000
+    )
     assert 0 < large.min_detectable_change < small.min_detectable_change
 
 
@@ -105,7 +105,10 @@ def test_split_by_a_column_or_label_key_with_two_values() -> None:
     assert by_column.groups == ("Major", "Minor") and by_column.values == by_time.values
     labels = frame(
         "labels",
-        [{"incident_id": i, "key": "team", "value": "db" if i.startswith("b") else "web"} for i in incidents["incident_id"]],
+        [
+            {"incident_id": i, "key": "team", "value": "db" if i.startswith("b") else "web"}
+            for i in incidents["incident_id"]
+        ],
     )
     by_label = metrics.compare(incidents, split="team", labels=labels, as_of=AS_OF, n_resamples=500)
     assert by_label.groups == ("db", "web") and by_label.values == by_time.values
@@ -124,7 +127,9 @@ def test_open_incidents_and_drills_stay_out_of_the_samples() -> None:
             incident("drill", str(SPLIT + pd.Timedelta(days=2)), str(SPLIT + pd.Timedelta(days=9)), is_drill=True),
         ],
     )
-    result = metrics.compare(pd.concat([incidents, extra], ignore_index=True), split=SPLIT, as_of=AS_OF, n_resamples=500)
+    result = metrics.compare(
+        pd.concat([incidents, extra], ignore_index=True), split=SPLIT, as_of=AS_OF, n_resamples=500
+    )
     assert result.n == (20, 20) and result.n_open == (0, 1)
 
 
@@ -144,8 +149,9 @@ def test_by_compares_within_each_group() -> None:
     major = samples(lognormal(rng, 30), lognormal(rng, 30) * 3, severity="Major")
     minor = samples(lognormal(rng, 30), lognormal(rng, 30), severity="Minor")
     minor["incident_id"] = ("m" + minor["incident_id"]).astype(pd.StringDtype("pyarrow"))
-    result = metrics.compare(pd.concat([major, minor], ignore_index=True), split=SPLIT, by="severity", as_of=AS_OF,
-                             n_resamples=1000)
+    result = metrics.compare(
+        pd.concat([major, minor], ignore_index=True), split=SPLIT, by="severity", as_of=AS_OF, n_resamples=1000
+    )
     assert set(result.by_group) == {"Major", "Minor"}
     assert result.n == (60, 60) and result.by_group["Major"].n == (30, 30)
     assert result.by_group["Major"].significant

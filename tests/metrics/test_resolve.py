@@ -81,7 +81,10 @@ def test_mttr_hand_computed(mixed: pd.DataFrame) -> None:
             mixed,
             frame(
                 "incidents",
-                [incident("h", "2026-06-01 00:00", "2026-06-01 03:00"), incident("i", "2026-06-01 00:00", "2026-06-01 04:00")],
+                [
+                    incident("h", "2026-06-01 00:00", "2026-06-01 03:00"),
+                    incident("i", "2026-06-01 00:00", "2026-06-01 04:00"),
+                ],
             ),
         ],
         ignore_index=True,
@@ -157,7 +160,10 @@ def test_mttr_by_label_key_counts_an_incident_in_each_of_its_values() -> None:
         ],
     )
     table = metrics.mttr(incidents, by="team", labels=labels, as_of=AS_OF)
-    by_team = {("(none)" if pd.isna(t) else t): (n, median) for t, n, median in zip(table["team"], table["n"], table["median"])}
+    by_team = {
+        ("(none)" if pd.isna(t) else t): (n, median)
+        for t, n, median in zip(table["team"], table["n"], table["median"], strict=False)
+    }
     assert by_team == {"db": (1, H), "web": (2, 2 * H), "(none)": (1, 5 * H)}
     with pytest.raises(ValueError, match="by='service'"):
         metrics.mttr(incidents, by="service", labels=labels)

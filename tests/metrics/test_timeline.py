@@ -38,12 +38,19 @@ def activity(*rows: dict) -> pd.DataFrame:
 
 def test_workload_example_working_hours() -> None:
     result = metrics.workload(
-        activity(item("1", "userNote", "09:00", "ann"), item("1", "userNote", "09:05", "ann"),
-                 item("1", "userNote", "09:40", "ann"))
+        activity(
+            item("1", "userNote", "09:00", "ann"),
+            item("1", "userNote", "09:05", "ann"),
+            item("1", "userNote", "09:40", "ann"),
+        )
     )
     row = result.per_person.iloc[0]
     assert (row["user_id"], row["total"], row["working"], row["late"], row["sleeping"]) == (
-        "ann", 25 * M, 25 * M, 0 * M, 0 * M
+        "ann",
+        25 * M,
+        25 * M,
+        0 * M,
+        0 * M,
     )
     assert row["stretches"] == 2 and row["items"] == 3
     stretches = result.stretches
@@ -92,8 +99,9 @@ def test_workload_skips_items_without_a_person_and_drills() -> None:
     items = activity(item("1", "incidentUpdated", "10:00", None), item("2", "userNote", "10:00", "ann"))
     assert metrics.workload(items).per_person.empty is False
     assert metrics.workload(items).per_person["items"].sum() == 1
-    incidents = frame("incidents", [incident("1", "2026-05-04 09:00", None), incident("2", "2026-05-04 09:00", None,
-                                                                                      is_drill=True)])
+    incidents = frame(
+        "incidents", [incident("1", "2026-05-04 09:00", None), incident("2", "2026-05-04 09:00", None, is_drill=True)]
+    )
     assert metrics.workload(items, incidents=incidents).per_person.empty
     assert metrics.workload(activity()).per_person.empty
 
@@ -119,8 +127,12 @@ def timeline() -> tuple[pd.DataFrame, pd.DataFrame]:
     incidents = frame(
         "incidents",
         [
-            {**incident("1", "2026-05-04 10:00", "2026-05-04 12:00", severity="Major"),
-             "created_by_user_id": "ann", "task_todo_count": 1, "task_done_count": 2},
+            {
+                **incident("1", "2026-05-04 10:00", "2026-05-04 12:00", severity="Major"),
+                "created_by_user_id": "ann",
+                "task_todo_count": 1,
+                "task_done_count": 2,
+            },
             {**incident("2", "2026-05-04 10:00", None, severity="Minor"), "created_by_user_id": "bob"},
         ],
     )
@@ -164,20 +176,41 @@ def test_lifecycle_hand_made_timeline(timeline: tuple[pd.DataFrame, pd.DataFrame
 
 def test_lifecycle_commander_from_assignments_and_tasks_at_close(timeline: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     incidents, items = timeline
-    items = pd.concat([items, activity(item("2", "roleAssigned", "10:30", "bob", "Role assigned", subject="eve"))],
-                      ignore_index=True)
+    items = pd.concat(
+        [items, activity(item("2", "roleAssigned", "10:30", "bob", "Role assigned", subject="eve"))], ignore_index=True
+    )
     assignments = frame("assignments", [{"incident_id": "2", "role": "commander", "user_id": "eve"}])
     tasks = frame(
         "tasks",
         [
-            {"incident_id": "1", "task_id": "a", "status": "done", "created_time": "2026-05-04 10:00",
-             "modified_time": "2026-05-04 11:00"},
-            {"incident_id": "1", "task_id": "b", "status": "done", "created_time": "2026-05-04 10:00",
-             "modified_time": "2026-05-04 12:30"},  # done after the close
-            {"incident_id": "1", "task_id": "c", "status": "todo", "created_time": "2026-05-04 10:10",
-             "modified_time": "2026-05-04 10:10"},
-            {"incident_id": "1", "task_id": "d", "status": "todo", "created_time": "2026-05-04 12:40",
-             "modified_time": "2026-05-04 12:40"},  # added after the close
+            {
+                "incident_id": "1",
+                "task_id": "a",
+                "status": "done",
+                "created_time": "2026-05-04 10:00",
+                "modified_time": "2026-05-04 11:00",
+            },
+            {
+                "incident_id": "1",
+                "task_id": "b",
+                "status": "done",
+                "created_time": "2026-05-04 10:00",
+                "modified_time": "2026-05-04 12:30",
+            },  # done after the close
+            {
+                "incident_id": "1",
+                "task_id": "c",
+                "status": "todo",
+                "created_time": "2026-05-04 10:10",
+                "modified_time": "2026-05-04 10:10",
+            },
+            {
+                "incident_id": "1",
+                "task_id": "d",
+                "status": "todo",
+                "created_time": "2026-05-04 12:40",
+                "modified_time": "2026-05-04 12:40",
+            },  # added after the close
         ],
     )
     result = metrics.lifecycle(items, incidents, assignments=assignments, tasks=tasks, as_of="2026-05-04 13:00")
@@ -190,8 +223,9 @@ def test_lifecycle_commander_from_assignments_and_tasks_at_close(timeline: tuple
 
 def test_lifecycle_on_emulator_data(emulator_data: ia.IncidentData) -> None:
     data = emulator_data
-    result = metrics.lifecycle(data.activity, data.incidents, assignments=data.assignments, tasks=data.tasks,
-                               as_of=data.fetched_at)
+    result = metrics.lifecycle(
+        data.activity, data.incidents, assignments=data.assignments, tasks=data.tasks, as_of=data.fetched_at
+    )
     rows = result.per_incident
     real = data.incidents[~data.incidents["is_drill"].fillna(False).astype(bool)]
     assert len(rows) == len(real)
@@ -201,9 +235,13 @@ def test_lifecycle_on_emulator_data(emulator_data: ia.IncidentData) -> None:
     held = data.assignments[data.assignments["role"] == "commander"][["incident_id", "user_id"]]
     pairs = set(held.itertuples(index=False, name=None))
     named = rows.dropna(subset=["time_to_commander"])
-    assert len(named) > 0 and all((i, u) in pairs for i, u in zip(named["incident_id"], named["commander"]))
+    assert len(named) > 0 and all(
+        (i, u) in pairs for i, u in zip(named["incident_id"], named["commander"], strict=False)
+    )
     notes = data.activity[data.activity["activity_kind"] == "userNote"].groupby("incident_id").size()
-    assert rows.set_index("incident_id")["notes"].to_dict() == notes.reindex(rows["incident_id"], fill_value=0).to_dict()
+    assert (
+        rows.set_index("incident_id")["notes"].to_dict() == notes.reindex(rows["incident_id"], fill_value=0).to_dict()
+    )
     assert (rows["tasks_done_at_close"] <= rows["tasks_total"]).all()
     # Time in severity covers declaration to close (or as_of) for each incident.
     spans = result.time_in_severity.groupby("incident_id")["duration"].sum()

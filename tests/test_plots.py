@@ -202,3 +202,15 @@ def test_colours_are_fixed_per_group_name() -> None:
     assert plots.color_for("Critical") == plots.SEVERITY_COLORS["Critical"]
     assert plots.color_for("team-x") == plots.color_for("team-x")
     assert plots.color_for(None) == plots.color_for("(none)")
+
+
+def test_mttr_trend_draws_one_line_per_group_in_its_colour(incidents: pd.DataFrame) -> None:
+    table = metrics.mttr(incidents, by="severity", freq="M", as_of=AS_OF)
+    ax = plots.mttr_trend(table)
+    lines = ax.get_lines()
+    assert [line.get_label() for line in lines] == ["Critical median", "Major median", "Minor median"]
+    assert [to_hex(line.get_color()) for line in lines] == [
+        plots.SEVERITY_COLORS[s].lower() for s in ("Critical", "Major", "Minor")
+    ]
+    assert len(ax.collections) == 3
+    assert ax.get_title() == "Median time to resolve per month by severity, with 90% CI"

@@ -78,7 +78,8 @@ def _change(body: object) -> tuple[str | None, str | None]:
 
 @dataclass(frozen=True)
 class LifecycleResult:
-    """What `lifecycle` returns. Indexing the result (``result["notes"]``) indexes ``per_incident``.
+    """What `lifecycle` returns. Indexing the result (``result["notes"]``) and frame attributes
+    (``result.columns``, ``result.loc``) reach ``per_incident``.
 
     Attributes:
         per_incident: one row per incident: ``incident_id, declarer, time_to_first_response,
@@ -98,6 +99,12 @@ class LifecycleResult:
 
     def __len__(self) -> int:
         return len(self.per_incident)
+
+    def __getattr__(self, name: str) -> Any:
+        # Frame attributes (columns, loc, set_index, ...) reach per_incident; private names do not.
+        if name.startswith("_") or name in {"per_incident", "time_in_severity", "as_of", "rules"}:
+            raise AttributeError(name)
+        return getattr(self.per_incident, name)
 
 
 LIFECYCLE_RULES = """\
@@ -346,7 +353,8 @@ def _time_in_severity(
 
 @dataclass(frozen=True)
 class WorkloadResult:
-    """What `workload` returns. Indexing the result (``result["total"]``) indexes ``per_person``.
+    """What `workload` returns. Indexing the result (``result["total"]``) and frame attributes
+    (``result.columns``, ``result.loc``) reach ``per_person``.
 
     Attributes:
         per_person: ``user_id, user_name, total, working, late, sleeping, stretches, items, incidents``,
@@ -370,6 +378,20 @@ class WorkloadResult:
 
     def __len__(self) -> int:
         return len(self.per_person)
+
+    def __getattr__(self, name: str) -> Any:
+        # Frame attributes (columns, loc, set_index, ...) reach per_person; private names do not.
+        if name.startswith("_") or name in {
+            "per_person",
+            "per_incident",
+            "stretches",
+            "tz",
+            "working",
+            "late",
+            "rules",
+        }:
+            raise AttributeError(name)
+        return getattr(self.per_person, name)
 
 
 WORKLOAD_RULES = (

@@ -248,3 +248,27 @@ def test_lifecycle_on_emulator_data(emulator_data: ia.IncidentData) -> None:
     closed = real.set_index("incident_id")["closed_time"].fillna(data.fetched_at)
     life = closed - real.set_index("incident_id")["created_time"]
     assert np.allclose(spans.dt.total_seconds(), life.reindex(spans.index).dt.total_seconds(), atol=1e-6)
+
+
+def test_results_read_like_their_main_frame(timeline: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    incidents, items = timeline
+    life = metrics.lifecycle(items, incidents, as_of="2026-05-04 13:00")
+    assert list(life.columns) == [
+        "incident_id",
+        "declarer",
+        "time_to_first_response",
+        "first_responder",
+        "time_to_commander",
+        "commander",
+        "severity_changes",
+        "escalated",
+        "reopened",
+        "notes",
+        "tasks_done_at_close",
+        "tasks_total",
+    ]
+    assert len(life) == 2 and life.set_index("incident_id").loc["1", "notes"] == 2
+    load = metrics.workload(items)
+    assert "total" in load.columns and len(load) == load.per_person.shape[0]
+    with pytest.raises(AttributeError):
+        load._private  # noqa: B018

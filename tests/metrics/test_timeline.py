@@ -272,3 +272,10 @@ def test_results_read_like_their_main_frame(timeline: tuple[pd.DataFrame, pd.Dat
     assert "total" in load.columns and len(load) == load.per_person.shape[0]
     with pytest.raises(AttributeError):
         load._private  # noqa: B018
+
+
+def test_event_time_stands_in_for_a_missing_created_time() -> None:
+    items = activity(item("1", "userNote", "22:55", "ann"), item("1", "userNote", "23:10", "ann"))
+    only_event = items.drop(columns=["created_time"])
+    row = metrics.workload(only_event).per_person.iloc[0]
+    assert (row["total"], row["late"], row["sleeping"]) == (25 * M, 5 * M, 20 * M)

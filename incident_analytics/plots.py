@@ -256,7 +256,8 @@ def mttr_trend(
             )
         ax.set_title(f"Time to resolve per {word}: median with {ci:.0%} CI, and p90")
     ax.set_ylabel("Time to resolve (hours)")
-    ax.set_xlabel(f"{word.capitalize()} of start of impact (UTC); n = resolved incidents")
+    note = "" if groups else "; n = resolved incidents"
+    ax.set_xlabel(f"{word.capitalize()} of start of impact (UTC){note}")
     ax.set_ylim(bottom=0)
     if len(table):
         _date_axis(ax)
@@ -473,10 +474,9 @@ def incident_timeline(
                 ax.annotate(
                     textwrap.shorten(str(text), 40),
                     (mdates.date2num(when), _ROWS.index(row)),
-                    xytext=(4, 6),
+                    xytext=(4, -10),
                     textcoords="offset points",
                     fontsize=7,
-                    rotation=20,
                     gid="change",
                 )
     if record is not None:

@@ -24,6 +24,14 @@ def label_name(key: object, value: object) -> str:
     return str(value) if key == "tags" else f"{key}:{value}"
 
 
+def _strings(series: pd.Series) -> pa.Array:
+    """A column as one Arrow string array (zero-copy for Arrow-backed strings)."""
+    array = pa.array(series, from_pandas=True)
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    return array.cast(pa.string())
+
+
 def label_stats(
     labels: pd.DataFrame, incidents: pd.DataFrame, *, as_of: TimeLike = None, include_drills: bool = False
 ) -> pd.DataFrame:
@@ -48,13 +56,19 @@ def label_stats(
     table = ttr_table(without_drills(relevant(incidents), include_drills), stamp).reset_index(drop=True)
     # Integer codes throughout: an Arrow hash lookup of each label's incident (the first row with that ID,
     # so an incident listed twice counts once), then integer keys; no Python object per row.
-    table_ids = pa.array(table["incident_id"], type=pa.string())
-    label_ids = pa.array(labels["incident_id"], from_pandas=True).cast(pa.string())
-    rows = pc.index_in(label_ids, value_set=table_ids).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    table_ids, label_ids = _strings(table["incident_id"]), _strings(labels["incident_id"])
+    found = pc.index_in(pa.concat_arrays([table_ids, label_ids]), value_set=table_ids)
+    found = found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    total = int((found[: len(table)] == np.arange(len(table))).sum())  # distinct incidents
+    rows = found[len(table) :]
     key_codes, keys = pd.factorize(labels["key"])
     value_codes, values = pd.factorize(labels["value"])
     known = (rows >= 0) & (key_codes >= 0) & (value_codes >= 0)
-    pairs = pd.DataFrame({"row": rows[known], "k": key_codes[known], "v": value_codes[known]}).drop_duplicates()
+    # One integer per (incident, key, value): repeated labels count once.
+    label_code = key_codes[known].astype(np.int64) * max(len(values), 1) + value_codes[known]
+    combined = rows[known] * (max(len(keys), 1) * max(len(values), 1)) + label_code
+    first = ~pd.Series(combined).duplicated().to_numpy()
+    pairs = pd.DataFrame({"row": rows[known][first], "label": label_code[first]})
     row = pairs["row"].to_numpy()
     seconds = table["duration"].dt.total_seconds().to_numpy(dtype=float, na_value=np.nan)
     resolved = table["resolved"].to_numpy(dtype=bool)
@@ -64,7 +78,7 @@ def label_stats(
     pairs["ttr"] = np.where(resolved[row] & good[row], seconds[row], np.nan)
     pairs["start"] = start[row]
     out = (
-        pairs.groupby(["k", "v"], sort=False)
+        pairs.groupby("label", sort=False)
         .agg(
             incidents=("row", "size"),
             n_open=("open", "sum"),
@@ -74,11 +88,11 @@ def label_stats(
         )
         .reset_index()
     )
-    total = len(pc.unique(table_ids))
+    key_of, value_of = np.divmod(out["label"].to_numpy(), max(len(values), 1))
     result = pd.DataFrame(
         {
-            "key": pd.array(np.asarray(keys, dtype=object)[out["k"].to_numpy()], dtype=_STRING),
-            "value": pd.array(np.asarray(values, dtype=object)[out["v"].to_numpy()], dtype=_STRING),
+            "key": pd.array(np.asarray(keys, dtype=object)[key_of], dtype=_STRING),
+            "value": pd.array(np.asarray(values, dtype=object)[value_of], dtype=_STRING),
             "incidents": out["incidents"].to_numpy(dtype=np.int64),
             "share": out["incidents"].to_numpy(dtype=float) / total if total else np.nan,
             "n_open": out["n_open"].to_numpy(dtype=np.int64),

@@ -79,3 +79,12 @@ def __dir__() -> list[str]:
     # The public surface only: what __all__ names, plus the module's dunders (PEP 562), not the
     # submodules and helpers that importing the package binds here as a side effect.
     return sorted(set(__all__) | {name for name in globals() if name.startswith("__") and name.endswith("__")})
+
+
+def __getattr__(name: str) -> object:
+    # `ia.metrics` without importing it (and scipy) with the package; plots stay an explicit import.
+    if name == "metrics":
+        import importlib
+
+        return importlib.import_module(f"{__name__}.metrics")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -47,7 +47,9 @@ class SurvivalResult:
 
 
 def _first_time_at_or_below(times: np.ndarray, values: np.ndarray, level: float = 0.5) -> float:
-    hits = np.flatnonzero(values <= level)
+    # A product of fractions that is exactly 0.5 (10 of 20 resolved) can round a hair above it: a step
+    # within 1e-12 of the level counts as reaching it, so the median does not depend on rounding.
+    hits = np.flatnonzero(values <= level + 1e-12)
     return float(times[hits[0]]) if len(hits) else float("nan")
 
 

@@ -1,9 +1,9 @@
-"""The ``incident-analytics`` command: ``demo``, ``fetch``, ``sync`` and ``emulator``.
+"""The ``incident-analytics`` command: ``demo``, ``fetch``, ``sync``, ``report`` and ``emulator``.
 
 ``demo`` needs no credentials: it starts the bundled emulator on loopback, fetches from it, prints a
-summary and writes a Parquet store. ``fetch`` and ``sync`` read ``GRAFANA_URL`` and
-``GRAFANA_SERVICE_ACCOUNT_TOKEN`` (or ``--url``; the token is never taken from the command line,
-where it would land in shell history and process lists).
+summary and writes a review and a postmortem as HTML (and a Parquet store) into ``out/``. ``fetch``,
+``sync`` and ``report`` read ``GRAFANA_URL`` and ``GRAFANA_SERVICE_ACCOUNT_TOKEN`` (or ``--url``; the
+token is never taken from the command line, where it would land in shell history and process lists).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import os
 import signal
 import sys
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -62,18 +61,42 @@ def _summary(data: IncidentData, out: TextIO) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
-    _write(out, f"Starting the bundled emulator with {args.incidents} seeded incidents (seed {args.seed})...")
-    with Emulator(seed=args.seed, incidents=args.incidents, latency=args.latency) as emu:
-        _write(out, f"Emulator listening on {emu.url}")
-        with IncidentClient(emu.url, emu.token) as client:
-            started = time.perf_counter()
-            data = fetch(client, since=args.since, concurrency=args.concurrency, progress=not args.quiet)
-            elapsed = time.perf_counter() - started
-    _write(out, f"Fetched in {elapsed:.1f} s.\n")
-    _summary(data, out)
-    folder = data.to_parquet(args.out)
-    _write(out, f"\nWrote the Parquet store to {folder.resolve()}")
-    _write(out, "Read it back with: incident_analytics.IncidentData.read_parquet(...)")
+    from .demo import run_demo
+
+    run_demo(
+        args.out,
+        incidents=args.incidents,
+        seed=args.seed,
+        latency=args.latency,
+        since=args.since,
+        concurrency=args.concurrency,
+        progress=not args.quiet,
+        out=out,
+    )
+    return 0
+
+
+def _cmd_report_postmortem(args: argparse.Namespace, out: TextIO) -> int:
+    from .report import postmortem_file
+
+    path = postmortem_file(args.incident_id, out=args.out, store=args.store, url=args.url, plugin_id=args.plugin_id)
+    _write(out, f"Wrote the postmortem draft of incident {args.incident_id} to {path.resolve()}")
+    return 0
+
+
+def _cmd_report_review(args: argparse.Namespace, out: TextIO) -> int:
+    from .report import review_file
+
+    path = review_file(
+        since=args.since,
+        until=args.until,
+        out=args.out,
+        store=args.store,
+        url=args.url,
+        plugin_id=args.plugin_id,
+        progress=not args.quiet,
+    )
+    _write(out, f"Wrote the review to {path.resolve()}")
     return 0
 
 
@@ -158,8 +181,25 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--since", help="declared at or after this date (UTC)")
     demo.add_argument("--concurrency", type=int, default=8)
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
-    demo.add_argument("--out", type=Path, default=Path("out/demo-store"), help="where to write the Parquet store")
+    demo.add_argument("--out", type=Path, default=Path("out"), help="folder for the reports and store (default out)")
     demo.set_defaults(run=_cmd_demo)
+
+    report = sub.add_parser("report", help="write a postmortem draft or a period review (HTML or Markdown)")
+    report_sub = report.add_subparsers(dest="report", required=True)
+    postmortem = report_sub.add_parser("postmortem", help="a postmortem draft for one incident")
+    postmortem.add_argument("incident_id", metavar="INCIDENT_ID")
+    postmortem.add_argument("--out", type=Path, help="file to write; .html or .md (default postmortem-ID.html)")
+    postmortem.add_argument("--store", type=Path, help="read this Parquet store instead of the stack")
+    target(postmortem)
+    postmortem.set_defaults(run=_cmd_report_postmortem)
+    review = report_sub.add_parser("review", help="a review of the incidents declared in a period")
+    review.add_argument("--since", help="period start (UTC), e.g. 2026-07-01 (default: the first incident)")
+    review.add_argument("--until", help="period end, exclusive (UTC), e.g. 2026-10-01 (default: now)")
+    review.add_argument("--store", type=Path, help="read this Parquet store instead of fetching from the stack")
+    review.add_argument("--out", type=Path, help="file to write; .html or .md (default review.html)")
+    review.add_argument("--quiet", action="store_true", help="no progress bars")
+    target(review)
+    review.set_defaults(run=_cmd_report_review)
 
     fetch_cmd = sub.add_parser("fetch", help="fetch incidents from a stack into a Parquet store")
     target(fetch_cmd)

@@ -106,6 +106,30 @@ def _md_cell(value: object) -> Markup:
     return Markup(md_escape(value))
 
 
+def _md_table(table: Table) -> Markup:
+    """A GitHub-flavoured Markdown table, every cell escaped (pipes included)."""
+    align = ["---:" if i in table.numeric else "---" for i in range(len(table.columns))]
+    lines = [
+        "| " + " | ".join(md_escape(c) for c in table.columns) + " |",
+        "|" + "|".join(align) + "|",
+        *("| " + " | ".join(md_escape(c) or " " for c in row) + " |" for row in table.rows),
+    ]
+    return Markup("\n".join(lines))
+
+
+def _md_link(incident: dict[str, Any]) -> Markup:
+    """The incident's link as an autolink (only ever an http(s) URL), else its path as text."""
+    link = incident.get("link")
+    if link:
+        return Markup(f"<{link.replace('>', '%3E').replace(' ', '%20')}>")
+    return Markup(md_escape(incident.get("path") or "not known"))
+
+
+def _md_codes(values: Sequence[object]) -> Markup:
+    """Labels as code spans, or "none"."""
+    return Markup(", ".join(f"`{_md_code(v)}`" for v in values) or "none")
+
+
 @functools.cache
 def environment(fmt: str) -> jinja2.Environment:
     """The Jinja2 environment for ``fmt`` ("html" or "markdown"), templates loaded from the package."""
@@ -127,7 +151,7 @@ def environment(fmt: str) -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(quote=_md_quote, code=_md_code, cell=_md_cell)
+    env.filters.update(quote=_md_quote, md_table=_md_table, md_link=_md_link, md_codes=_md_codes)
     return env
 
 

@@ -260,25 +260,48 @@ def _lifecycle(period: Period, data: IncidentData, counted: pd.DataFrame) -> Sec
     title = "Lifecycle"
     if counted.empty:
         return Section("lifecycle", title, notes=["No incidents in this period."])
-    life = metrics.lifecycle(data.activity, counted, assignments=data.assignments)
-    life = life[life["incident_id"].astype(str).isin(set(counted["incident_id"].astype(str)))]
+    result = metrics.lifecycle(
+        data.activity, counted, assignments=data.assignments, tasks=data.tasks, as_of=period.as_of
+    )
+    life = result.per_incident
     total = len(life)
-    done = life["tasks_done_at_close"].sum() if "tasks_done_at_close" in life else 0
-    tasks = life["tasks_total"].sum() if "tasks_total" in life else 0
+    done, tasks = int(life["tasks_done_at_close"].sum()), int(life["tasks_total"].sum())
     facts = [
-        ("Incidents with a timeline", count(total)),
+        ("Incidents", count(total)),
         ("Median time to first response", duration(life["time_to_first_response"].median())),
+        ("Incidents without a response by anyone but the declarer", count(life["time_to_first_response"].isna().sum())),
         ("Median time to commander", duration(life["time_to_commander"].median())),
         ("Incidents never given a commander", count(life["time_to_commander"].isna().sum())),
         ("Escalated (severity rose at least once)", f"{count(life['escalated'].sum())} of {count(total)}"),
         ("Reopened at least once", f"{count((life['reopened'] > 0).sum())} of {count(total)}"),
-        ("Median notes per incident", text(float(life["notes"].median()) if total else None)),
+        ("Notes per incident (median)", count(life["notes"].median()) if total else "-"),
         (
             "Tasks done by the time of closing",
             f"{count(done)} of {count(tasks)}" + (f" ({share(done / tasks)})" if tasks else ""),
         ),
     ]
-    return Section("lifecycle", title, facts=facts)
+    spans = result.time_in_severity
+    table = Table(["Severity", "Incidents", "Median time in it", "Total time in it"], [], empty="")
+    if not spans.empty:
+        grouped = spans.groupby("severity", observed=True)["duration"]
+        summary = pd.DataFrame(
+            {
+                "incidents": spans.groupby("severity", observed=True)["incident_id"].nunique(),
+                "median": grouped.median(),
+                "total": grouped.sum(),
+            }
+        ).sort_values("total", ascending=False)
+        table = Table(
+            ["Severity", "Incidents", "Median time in it", "Total time in it"],
+            [
+                [str(sev), count(r["incidents"]), duration(r["median"]), hours(r["total"])]
+                for sev, r in summary.iterrows()
+            ],
+            numeric=frozenset({1, 2, 3}),
+            caption="Time spent in each severity, from declaration to close (or the as-of time when open).",
+            empty="No severity history.",
+        )
+    return Section("lifecycle", title, facts=facts, tables=[table] if table.rows else [])
 
 
 def _workload(period: Period, data: IncidentData, counted: pd.DataFrame) -> Section:
@@ -288,7 +311,7 @@ def _workload(period: Period, data: IncidentData, counted: pd.DataFrame) -> Sect
     if activity.empty:
         return Section("workload", title, notes=["No timeline items in this period."])
     work = metrics.workload(activity, tz=TZ)
-    people = work.by_person if hasattr(work, "by_person") else work
+    people = work.per_person
     top = people.sort_values("total", ascending=False, kind="stable").head(TOP_PEOPLE)
     table = Table(
         ["Person", "Total", "Working hours", "Late evening", "Sleeping hours"],
@@ -300,11 +323,7 @@ def _workload(period: Period, data: IncidentData, counted: pd.DataFrame) -> Sect
         caption=f"The {len(top)} people who spent the most time on incidents, of {count(len(people))}.",
     )
     charts = [chart(lambda ax: plots.workload(work, ax=ax), size=(8.0, 5.0))]
-    notes = [
-        "Each timeline item credits its author with the 10 minutes after it; one person's items less "
-        "than 20 minutes apart are one stretch; parallel incidents are not double-counted. Working "
-        f"hours 08-19, late 19-23, sleeping 23-08, in {TZ}."
-    ]
+    notes = [f"{metrics.WORKLOAD_RULES} Working hours 08-19, late 19-23, sleeping 23-08, {TZ}."]
     return Section("workload", title, notes=notes, tables=[table], charts=charts)
 
 

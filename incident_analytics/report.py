@@ -207,7 +207,7 @@ def _header(row: pd.Series, labels: pd.DataFrame, stack: str | None) -> dict[str
         "path": None if pd.isna(row["overview_url"]) else str(row["overview_url"]),
         "severity": text(row["severity"]),
         "status": text(row["status"]),
-        "drill": "yes, this incident is a drill" if row["is_drill"] is True else "no",
+        "drill": "yes, this incident is a drill" if _true(row["is_drill"]) else "no",
         "labels": pairs,
         "declared_by": text(row["created_by_name"]),
         "declared_at": f"{when(row['created_time'])} {TZ}",
@@ -216,13 +216,31 @@ def _header(row: pd.Series, labels: pd.DataFrame, stack: str | None) -> dict[str
     }
 
 
+def _names(one: IncidentData) -> dict[str, str]:
+    """User ID → display name, from everything that names people (timeline, roles, tasks)."""
+    pairs = [
+        (one.activity, "user_id", "user_name"),
+        (one.activity, "subject_user_id", "subject_user_name"),
+        (one.assignments, "user_id", "user_name"),
+        (one.tasks, "assigned_user_id", "assigned_name"),
+        (one.incidents, "created_by_user_id", "created_by_name"),
+    ]
+    names: dict[str, str] = {}
+    for frame, ids, labels in pairs:
+        for uid, name in zip(frame[ids], frame[labels], strict=True):
+            if isinstance(uid, str) and uid and isinstance(name, str) and name:
+                names.setdefault(uid, name)
+    return names
+
+
 def _key_times(one: IncidentData, as_of: pd.Timestamp) -> tuple[Table, str]:
     from . import metrics
 
     incident = one.incidents.iloc[0]
     ttr = metrics.time_to_resolve(one.incidents, as_of=as_of, include_drills=True).iloc[0]
-    life = metrics.lifecycle(one.activity, one.incidents, assignments=one.assignments)
-    life_row = life.iloc[0] if len(life) else None
+    life = metrics.lifecycle(
+        one.activity, one.incidents, assignments=one.assignments, tasks=one.tasks, as_of=as_of, include_drills=True
+    ).per_incident
     resolved = bool(ttr["resolved"])
     rows = [
         ["Declared", when(incident["created_time"]), "created_time"],
@@ -245,16 +263,24 @@ def _key_times(one: IncidentData, as_of: pd.Timestamp) -> tuple[Table, str]:
             "incident_start → created_time",
         ],
     ]
-    if life_row is not None:
+    if len(life):
+        first = life.iloc[0]
+        names = _names(one)
+        responder = "" if pd.isna(first["first_responder"]) else f" ({names.get(first['first_responder'], '?')})"
+        commander = "" if pd.isna(first["commander"]) else f" ({names.get(first['commander'], '?')})"
         rows.append(
             [
                 "Time to first response",
-                duration(life_row["time_to_first_response"]),
+                duration(first["time_to_first_response"]) + responder,
                 "created_time → first work item by someone other than the declarer",
             ]
         )
         rows.append(
-            ["Time to commander", duration(life_row["time_to_commander"]), "created_time → commander role assigned"]
+            [
+                "Time to commander",
+                duration(first["time_to_commander"]) + commander,
+                "created_time → commander role assigned",
+            ]
         )
     table = Table(["Event", f"Time ({TZ}) or duration", "Anchor"], rows)
     flags = [name for name in ("negative", "zero", "end_without_start") if name in ttr and bool(ttr[name])]
@@ -296,6 +322,11 @@ def _people(one: IncidentData) -> tuple[Table, Table]:
     return people, participants
 
 
+def _true(value: object) -> bool:
+    """A nullable boolean cell as a plain bool (missing is False)."""
+    return value is not None and not pd.isna(value) and bool(value)  # type: ignore[arg-type]
+
+
 def _kind(kind: object) -> str:
     """``incidentStatusChanged`` → ``incident status changed``."""
     name = str(kind or "item")
@@ -304,8 +335,8 @@ def _kind(kind: object) -> str:
 
 def _timeline(activity: pd.DataFrame) -> list[dict[str, Any]]:
     """The feed in time order; runs of automatic items (role, label, task bookkeeping) folded."""
-    ordered = activity.assign(_at=activity["event_time"].fillna(activity["created_time"])).sort_values(
-        ["_at", "created_time"], kind="stable"
+    ordered = activity.assign(at_time=activity["event_time"].fillna(activity["created_time"])).sort_values(
+        ["at_time", "created_time"], kind="stable"
     )
     entries: list[dict[str, Any]] = []
     run: list[dict[str, Any]] = []
@@ -327,6 +358,7 @@ def _timeline(activity: pd.DataFrame) -> list[dict[str, Any]]:
                     "auto": True,
                     "note": False,
                     "folded": list(run),
+                    "folded_text": "; ".join(f"{item['who']}: {item['body']}" for item in run),
                 }
             )
         run.clear()
@@ -335,7 +367,7 @@ def _timeline(activity: pd.DataFrame) -> list[dict[str, Any]]:
         kind = str(item.activity_kind)
         automatic = str(item.relevance) == "automatic"
         entry = {
-            "when": when(item._at),
+            "when": when(item.at_time),
             "who": text(item.user_name) if not pd.isna(item.user_name) and str(item.user_name) else "Grafana",
             "what": "note" if kind == _NOTE else _kind(kind),
             "body": "" if pd.isna(item.body) else str(item.body),
@@ -353,15 +385,15 @@ def _timeline(activity: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _tasks(tasks: pd.DataFrame) -> Table:
-    ordered = tasks.assign(_open=tasks["status"] != "done").sort_values(
-        ["_open", "created_time"], ascending=[False, True], kind="stable"
+    ordered = tasks.assign(is_open=tasks["status"] != "done").sort_values(
+        ["is_open", "created_time"], ascending=[False, True], kind="stable"
     )
     rows = [
         [
-            "open" if t._open else "done",
+            "open" if t.is_open else "done",
             text(t.text),
             text(t.assigned_name) if not pd.isna(t.assigned_name) else "unassigned",
-            "built-in" if t.immutable is True else text(t.author_name),
+            "built-in" if _true(t.immutable) else text(t.author_name),
             when(t.modified_time),
         ]
         for t in ordered.itertuples(index=False)

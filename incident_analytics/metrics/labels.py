@@ -1,0 +1,161 @@
+"""Label statistics: per (key, value) counts and time to resolve; co-occurrence of labels."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from ._common import TimeLike, require_columns, resolve_as_of, without_drills
+from ._groups import anchors_of, check_incidents, ttr_table
+
+__all__ = ["COOCCURRENCE_METRICS", "label_cooccurrence", "label_name", "label_stats"]
+
+COOCCURRENCE_METRICS = ("count", "jaccard", "lift")
+_STRING = pd.StringDtype("pyarrow")
+
+
+def label_name(key: object, value: object) -> str:
+    """How a label is shown: ``"key:value"``, or just the value for free-form tags (key ``"tags"``)."""
+    return str(value) if key == "tags" else f"{key}:{value}"
+
+
+def label_stats(
+    labels: pd.DataFrame, incidents: pd.DataFrame, *, as_of: TimeLike = None, include_drills: bool = False
+) -> pd.DataFrame:
+    """Per label (key, value): how often, how long to resolve, since when.
+
+    Columns: ``key, value, incidents`` (distinct incidents carrying it), ``share`` (``incidents`` /
+    all counted incidents, so shares of one key can sum above 1 when incidents carry two values),
+    ``n_open`` (still open), ``median`` (median TTR of its resolved incidents with a positive
+    duration, ``pd.Timedelta``; NaT when none), ``first_seen`` and ``last_seen`` (earliest and latest
+    start of impact). Sorted by ``incidents``, most frequent first.
+
+    TTR and start as in `time_to_resolve` (start = ``incident_start`` else ``created_time``; end =
+    ``incident_end`` else ``closed_time``). Drills are excluded unless ``include_drills=True``; label
+    rows of incidents not in ``incidents`` (or drills) are ignored; a label repeated on one incident
+    counts once. ``result.attrs["anchors"]`` holds the rules and ``as_of``.
+
+    >>> label_stats(data.labels, data.incidents).head()  # doctest: +SKIP
+    """
+    require_columns(labels, ("incident_id", "key", "value"), frame_name="labels", function="label_stats")
+    check_incidents(incidents, "label_stats", include_drills)
+    stamp = resolve_as_of(as_of)
+    table = ttr_table(without_drills(incidents, include_drills), stamp).reset_index(drop=True)
+    index = pd.Index(table["incident_id"].astype(object))
+    if index.has_duplicates:
+        table = table[~index.duplicated()].reset_index(drop=True)
+        index = pd.Index(table["incident_id"].astype(object))
+    position = index.get_indexer(labels["incident_id"].astype(object))
+    known = position >= 0
+    pairs = pd.DataFrame(
+        {
+            "key": labels["key"].to_numpy(dtype=object)[known],
+            "value": labels["value"].to_numpy(dtype=object)[known],
+            "row": position[known],
+        }
+    ).drop_duplicates()
+    seconds = table["duration"].dt.total_seconds().to_numpy(dtype=float, na_value=np.nan)
+    resolved = table["resolved"].to_numpy(dtype=bool)
+    good = np.nan_to_num(seconds, nan=0.0) > 0
+    rows = pairs["row"].to_numpy()
+    pairs["open"] = ~resolved[rows] & good[rows]
+    pairs["ttr"] = np.where(resolved[rows] & good[rows], seconds[rows], np.nan)
+    pairs["start"] = table["start"].to_numpy()[rows]
+    grouped = pairs.groupby(["key", "value"], sort=False, dropna=False)
+    out = grouped.agg(
+        incidents=("row", "size"),
+        n_open=("open", "sum"),
+        median=("ttr", "median"),
+        first_seen=("start", "min"),
+        last_seen=("start", "max"),
+    ).reset_index()
+    total = len(table)
+    out.insert(3, "share", out["incidents"] / total if total else np.nan)
+    out["median"] = pd.to_timedelta(out["median"].to_numpy(dtype=float), unit="s")
+    out["incidents"] = out["incidents"].astype("int64")
+    out["n_open"] = out["n_open"].astype("int64")
+    for column in ("first_seen", "last_seen"):
+        out[column] = pd.to_datetime(out[column], utc=True).astype("datetime64[ns, UTC]")
+    out["key"], out["value"] = out["key"].astype(_STRING), out["value"].astype(_STRING)
+    out = out.sort_values(["incidents", "key", "value"], ascending=[False, True, True], kind="stable")
+    columns = ["key", "value", "incidents", "share", "n_open", "median", "first_seen", "last_seen"]
+    out = out.reset_index(drop=True)[columns]
+    out.attrs["anchors"] = anchors_of(table, stamp, include_drills).as_dict()
+    return out
+
+
+def label_cooccurrence(
+    labels: pd.DataFrame,
+    *,
+    keys: Sequence[str] | None = None,
+    metric: str = "count",
+    incidents: pd.DataFrame | None = None,
+    include_drills: bool = False,
+) -> pd.DataFrame:
+    """How often labels appear together on one incident: a square frame, labels on both axes.
+
+    Labels are named ``"key:value"`` (free-form tags by their value alone), sorted by key then value;
+    ``keys`` keeps only labels of those keys. With A, B the sets of incidents carrying each label and
+    N the incidents counted:
+
+    * ``"count"``: |A and B| (the diagonal is each label's incident count);
+    * ``"jaccard"``: |A and B| / |A or B| (incidents with either) (1 on the diagonal);
+    * ``"lift"``: P(A and B) / (P(A) P(B)) = |A and B| N / (|A| |B|): 1 when independent, above 1 when
+      they go together more than chance.
+
+    N is the number of distinct incidents in ``labels``, or, when ``incidents`` is given, the
+    incidents of that frame (drills excluded unless ``include_drills=True``; label rows of other
+    incidents ignored). A label repeated on one incident counts once.
+
+    >>> label_cooccurrence(data.labels, keys=["team", "tags"], metric="lift")  # doctest: +SKIP
+    """
+    require_columns(labels, ("incident_id", "key", "value"), frame_name="labels", function="label_cooccurrence")
+    if metric not in COOCCURRENCE_METRICS:
+        raise ValueError(f"metric must be one of {', '.join(COOCCURRENCE_METRICS)}; got {metric!r}")
+    frame = labels[["incident_id", "key", "value"]].dropna()
+    if incidents is not None:
+        require_columns(
+            incidents, ["incident_id"] + ([] if include_drills else ["is_drill"]),
+            frame_name="incidents", function="label_cooccurrence",
+        )
+        kept = without_drills(incidents, include_drills)["incident_id"].astype(object)
+        frame = frame[frame["incident_id"].astype(object).isin(set(kept))]
+        n_total = int(kept.nunique())
+    if keys is not None:
+        wanted = [keys] if isinstance(keys, str) else list(keys)
+        frame = frame[frame["key"].astype(object).isin(wanted)]
+    frame = frame.drop_duplicates()
+    names = [label_name(k, v) for k, v in zip(frame["key"].astype(object), frame["value"].astype(object), strict=True)]
+    order = (
+        pd.DataFrame({"key": frame["key"].astype(object), "value": frame["value"].astype(object), "name": names})
+        .drop_duplicates("name")
+        .sort_values(["key", "value"])["name"]
+        .tolist()
+    )
+    if incidents is None:
+        n_total = int(frame["incident_id"].nunique())
+    label_codes = pd.Index(order).get_indexer(names)
+    incident_codes, _ = pd.factorize(frame["incident_id"].astype(object))
+    matrix = sparse.csr_matrix(
+        (np.ones(len(frame), dtype=np.int64), (incident_codes, label_codes)),
+        shape=(int(incident_codes.max()) + 1 if len(frame) else 0, len(order)),
+    )
+    counts = np.asarray((matrix.T @ matrix).toarray(), dtype=np.int64)
+    single = np.diag(counts).astype(float)
+    values: np.ndarray
+    if metric == "count":
+        values = counts
+    elif metric == "jaccard":
+        union = single[:, None] + single[None, :] - counts
+        with np.errstate(invalid="ignore", divide="ignore"):
+            values = np.where(union > 0, counts / union, 0.0)
+    else:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            values = counts * n_total / np.outer(single, single)
+    result = pd.DataFrame(values, index=pd.Index(order, name="label"), columns=pd.Index(order, name="label"))
+    result.attrs["metric"] = metric
+    result.attrs["n_incidents"] = n_total
+    return result

@@ -140,7 +140,7 @@ def _over_time(period: Period, counted: pd.DataFrame) -> Section:
         notes.append(
             f"Trend: {first:.1f} incidents per {name} in the first {half} {name}s, {second:.1f} in the last {half}."
         )
-    charts = [chart(lambda ax: plots.incidents_over_time(counts, ax=ax))]
+    charts = [chart(lambda ax: plots.incidents_over_time(counted, freq=alias, ax=ax))]
     return Section("incidents-over-time", "Incidents over time", notes=notes, charts=charts, tables=[table])
 
 
@@ -180,7 +180,7 @@ def _time_to_resolve(period: Period, counted: pd.DataFrame, labels: pd.DataFrame
     alias, _ = period.freq
     trend = metrics.mttr(counted, freq=alias, as_of=period.as_of, ci=0.9)
     if len(trend) > 1:
-        charts.append(chart(lambda ax: plots.mttr_trend(trend, ax=ax)))
+        charts.append(chart(lambda ax: plots.mttr_trend(trend, freq=alias, ax=ax)))
     notes = [
         "Durations are heavy-tailed: the median and the geometric mean say more than the mean, and "
         "the Kaplan-Meier curve keeps still-open incidents instead of dropping them."
@@ -246,7 +246,7 @@ def _labels(period: Period, counted: pd.DataFrame, labels: pd.DataFrame) -> Sect
         numeric=frozenset({2, 3, 4, 5}),
         caption=f"The {len(top)} most used labels of {count(len(stats))}; share = incidents with the label / all.",
     )
-    charts = [chart(lambda ax: plots.label_frequency(stats, ax=ax), size=(8.0, 5.0))]
+    charts = [chart(lambda ax: plots.label_frequency(stats, top=TOP_LABELS, ax=ax), size=(8.0, 5.0))]
     common = {(k, v) for k, v in zip(top["key"], top["value"], strict=True)}
     pairs = pd.Series(list(zip(labels["key"], labels["value"], strict=True)), index=labels.index)
     frequent = labels[pairs.isin(list(common)[:TOP_COOCCURRING] if len(common) > TOP_COOCCURRING else common)]
@@ -322,7 +322,7 @@ def _workload(period: Period, data: IncidentData, counted: pd.DataFrame) -> Sect
         numeric=frozenset({1, 2, 3, 4}),
         caption=f"The {len(top)} people who spent the most time on incidents, of {count(len(people))}.",
     )
-    charts = [chart(lambda ax: plots.workload(work, ax=ax), size=(8.0, 5.0))]
+    charts = [chart(lambda ax: plots.workload(work, top=TOP_PEOPLE, ax=ax), size=(8.0, 5.0))]
     notes = [f"{metrics.WORKLOAD_RULES} Working hours 08-19, late 19-23, sleeping 23-08, {TZ}."]
     return Section("workload", title, notes=notes, tables=[table], charts=charts)
 

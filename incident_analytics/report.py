@@ -472,7 +472,9 @@ def _incident_chart(one: IncidentData) -> Chart:
     from . import plots
 
     return chart(
-        lambda ax: plots.incident_timeline(one.activity, one.incidents, ax=ax),
+        lambda ax: plots.incident_timeline(
+            one.activity, str(one.incidents["incident_id"].iloc[0]), incidents=one.incidents, ax=ax
+        ),
         caption="Status, severity and role changes, notes and tasks on one time axis (UTC).",
         size=(9.0, 4.0),
     )

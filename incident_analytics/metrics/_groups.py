@@ -123,9 +123,7 @@ def label_column(labels: pd.DataFrame, key: str, function: str) -> pd.DataFrame:
     require_columns(labels, ("incident_id", "key", "value"), frame_name="labels", function=function)
     chosen = labels.loc[labels["key"].to_numpy(dtype=object) == key, ["incident_id", "value"]]
     chosen = chosen.drop_duplicates()
-    return pd.DataFrame(
-        {"incident_id": chosen["incident_id"].astype(_ANCHOR), key: chosen["value"].astype(_ANCHOR)}
-    )
+    return pd.DataFrame({"incident_id": chosen["incident_id"].astype(_ANCHOR), key: chosen["value"].astype(_ANCHOR)})
 
 
 def grouped(

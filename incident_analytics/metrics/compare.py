@@ -163,8 +163,15 @@ def _chance(p: float, n_resamples: int) -> str:
 
 
 def _verdict(
-    statistic: str, groups: tuple[str, str], n: tuple[int, int], values: tuple[float, float],
-    relative: float, p: float, significant: bool, mdc: float, n_resamples: int,
+    statistic: str,
+    groups: tuple[str, str],
+    n: tuple[int, int],
+    values: tuple[float, float],
+    relative: float,
+    p: float,
+    significant: bool,
+    mdc: float,
+    n_resamples: int,
 ) -> str:
     name = _NAMES[statistic]
     if min(n) < 2:
@@ -195,9 +202,9 @@ def _verdict(
     )
 
 
-def _samples(group: Grouped, split: Any, function: str, labels: pd.DataFrame | None) -> tuple[
-    tuple[str, str], np.ndarray
-]:
+def _samples(
+    group: Grouped, split: Any, function: str, labels: pd.DataFrame | None
+) -> tuple[tuple[str, str], np.ndarray]:
     """Which rows of ``group.table`` fall in sample A (0) and B (1), -1 for neither."""
     table = group.table
     if isinstance(split, str) and (split in table.columns or (labels is not None and split in set(labels["key"]))):
@@ -233,8 +240,18 @@ def _samples(group: Grouped, split: Any, function: str, labels: pd.DataFrame | N
 
 
 def _one(
-    table: pd.DataFrame, usable: np.ndarray, side: np.ndarray, groups: tuple[str, str], *, statistic: str,
-    n_resamples: int, seed: int, ci: float, alpha: float, anchors: Anchors, split: Any,
+    table: pd.DataFrame,
+    usable: np.ndarray,
+    side: np.ndarray,
+    groups: tuple[str, str],
+    *,
+    statistic: str,
+    n_resamples: int,
+    seed: int,
+    ci: float,
+    alpha: float,
+    anchors: Anchors,
+    split: Any,
 ) -> CompareResult:
     resolved = table["resolved"].to_numpy(dtype=bool)
     seconds = table["duration"].dt.total_seconds().to_numpy(dtype=float, na_value=np.nan)
@@ -358,8 +375,13 @@ def compare(
     groups, side = _samples(group, split, "compare", labels)
     usable = group.usable()
     options: dict[str, Any] = dict(
-        statistic=statistic, n_resamples=n_resamples, seed=seed, ci=float(ci), alpha=float(alpha),
-        anchors=group.anchors, split=split,
+        statistic=statistic,
+        n_resamples=n_resamples,
+        seed=seed,
+        ci=float(ci),
+        alpha=float(alpha),
+        anchors=group.anchors,
+        split=split,
     )
     if not group.names:
         return _one(group.table, usable, side, groups, **options)

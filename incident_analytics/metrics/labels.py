@@ -118,8 +118,10 @@ def label_cooccurrence(
     frame = labels[["incident_id", "key", "value"]].dropna()
     if incidents is not None:
         require_columns(
-            incidents, ["incident_id"] + ([] if include_drills else ["is_drill"]),
-            frame_name="incidents", function="label_cooccurrence",
+            incidents,
+            ["incident_id"] + ([] if include_drills else ["is_drill"]),
+            frame_name="incidents",
+            function="label_cooccurrence",
         )
         kept = without_drills(incidents, include_drills)["incident_id"].astype(object)
         frame = frame[frame["incident_id"].astype(object).isin(set(kept))]

@@ -14,9 +14,7 @@ from ._groups import TTR_COLUMNS, Grouped, anchors_of, check_incidents, grouped,
 __all__ = ["incident_counts", "mttr", "time_to_resolve"]
 
 
-def time_to_resolve(
-    incidents: pd.DataFrame, *, as_of: TimeLike = None, include_drills: bool = False
-) -> pd.DataFrame:
+def time_to_resolve(incidents: pd.DataFrame, *, as_of: TimeLike = None, include_drills: bool = False) -> pd.DataFrame:
     """Time to resolve (TTR), one row per incident.
 
     Definitions (design.md, "Metric definitions"):
@@ -195,8 +193,10 @@ def incident_counts(
     """
     names = as_list(by)
     require_columns(
-        incidents, ["incident_id", "created_time", "incident_start", *names] + ([] if include_drills else ["is_drill"]),
-        frame_name="incidents", function="incident_counts",
+        incidents,
+        ["incident_id", "created_time", "incident_start", *names] + ([] if include_drills else ["is_drill"]),
+        frame_name="incidents",
+        function="incident_counts",
     )
     alias = period_alias(freq)
     kept = without_drills(incidents, include_drills)

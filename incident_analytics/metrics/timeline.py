@@ -203,10 +203,14 @@ def lifecycle(
 
     # Commander: the role named in the body, else (with assignments) the subject's current role.
     bodies = items["body"].astype(object).to_numpy()
-    roles = np.array(
-        [(m["role"].lower() if (m := _ASSIGNED.search(b)) else "") if isinstance(b, str) else "" for b in bodies],
-        dtype=object,
-    ) if len(bodies) else np.array([], dtype=object)
+    roles = (
+        np.array(
+            [(m["role"].lower() if (m := _ASSIGNED.search(b)) else "") if isinstance(b, str) else "" for b in bodies],
+            dtype=object,
+        )
+        if len(bodies)
+        else np.array([], dtype=object)
+    )
     role_assigned = kind == "roleAssigned"
     names_commander = np.array(["commander" in r for r in roles], dtype=bool) if len(roles) else role_assigned
     current = pd.Series([None] * n, dtype=object)
@@ -286,7 +290,7 @@ def _task_counts(
     limit = close.to_numpy()[rows[ok]]
     created = pd.to_datetime(tasks["created_time"], utc=True).to_numpy()[ok]
     modified = pd.to_datetime(tasks["modified_time"], utc=True).to_numpy()[ok]
-    is_done = (tasks["status"].astype(object).to_numpy()[ok] == "done")
+    is_done = tasks["status"].astype(object).to_numpy()[ok] == "done"
     existed = ~(created > limit)  # unknown creation time counts as existing
     done_by_close = is_done & ~(modified > limit) & existed
     total = np.bincount(rows[ok][existed], minlength=n)
@@ -295,7 +299,10 @@ def _task_counts(
 
 
 def _time_in_severity(
-    kept: pd.DataFrame, created: pd.Series, close: pd.Series, sev_items: pd.DataFrame,
+    kept: pd.DataFrame,
+    created: pd.Series,
+    close: pd.Series,
+    sev_items: pd.DataFrame,
     changes: list[tuple[str | None, str | None]],
 ) -> pd.DataFrame:
     by_row: dict[int, list[tuple[pd.Timestamp, str | None, str | None]]] = {}
@@ -442,7 +449,9 @@ def workload(
     items = activity[activity["user_id"].notna()]
     if incidents is not None:
         require_columns(
-            incidents, ["incident_id"] + ([] if include_drills else ["is_drill"]), frame_name="incidents",
+            incidents,
+            ["incident_id"] + ([] if include_drills else ["is_drill"]),
+            frame_name="incidents",
             function="workload",
         )
         wanted = set(without_drills(incidents, include_drills)["incident_id"].astype(object))
@@ -488,8 +497,13 @@ def workload(
 
     latest_name = frame.groupby("user_id", sort=False)["user_name"].last()
     person = frame.groupby("user_id", sort=False).agg(
-        length=("length", "sum"), working=("working", "sum"), late=("late", "sum"), sleeping=("sleeping", "sum"),
-        stretches=("stretch", "nunique"), items=("time", "size"), incidents=("incident_id", "nunique"),
+        length=("length", "sum"),
+        working=("working", "sum"),
+        late=("late", "sum"),
+        sleeping=("sleeping", "sum"),
+        stretches=("stretch", "nunique"),
+        items=("time", "size"),
+        incidents=("incident_id", "nunique"),
     )
     person.insert(0, "user_name", latest_name.reindex(person.index))
     person = finish(person.reset_index())
@@ -499,10 +513,17 @@ def workload(
     ]
     for column in ("stretches", "items", "incidents"):
         per_person[column] = per_person[column].astype("int64")
-    inc = frame.groupby(["user_id", "incident_id"], sort=False).agg(
-        length=("length", "sum"), working=("working", "sum"), late=("late", "sum"), sleeping=("sleeping", "sum"),
-        items=("time", "size"),
-    ).reset_index()
+    inc = (
+        frame.groupby(["user_id", "incident_id"], sort=False)
+        .agg(
+            length=("length", "sum"),
+            working=("working", "sum"),
+            late=("late", "sum"),
+            sleeping=("sleeping", "sum"),
+            items=("time", "size"),
+        )
+        .reset_index()
+    )
     inc.insert(1, "user_name", latest_name.reindex(inc["user_id"]).to_numpy())
     inc = finish(inc).sort_values(["user_id", "total"], ascending=[True, False], kind="stable").reset_index(drop=True)
     per_incident = inc[["user_id", "user_name", "incident_id", "total", "working", "late", "sleeping", "items"]].copy()

@@ -13,6 +13,7 @@ import functools
 import html
 import io
 import re
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -260,9 +261,13 @@ def chart(
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=size, dpi=dpi, layout="constrained")
-    axes = draw(figure.add_subplot())
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi)
+    with warnings.catch_warnings():
+        # matplotlib times its search for the best legend spot and warns past one second, which a busy
+        # machine reaches on a dense chart; the chart is still right, so this is not the user's concern.
+        warnings.filterwarnings("ignore", message='Creating legend with loc="best" can be slow', category=UserWarning)
+        axes = draw(figure.add_subplot())
+        figure.savefig(buffer, format="png", dpi=dpi)
     width, height = (round(float(v)) for v in figure.get_size_inches() * dpi)
     title = axes.get_title() or axes.get_title("left") or "Chart"
     encoded = base64.b64encode(buffer.getvalue()).decode("ascii")

@@ -42,6 +42,17 @@ def hostile(emulator: Emulator) -> str:
     return iid
 
 
+@pytest.fixture(scope="module")
+def review_html(data: ia.IncidentData) -> str:
+    """The whole period's review, rendered once for the tests that read it."""
+    return report.review(data, as_of=data.fetched_at)
+
+
+@pytest.fixture(scope="module")
+def review_md(data: ia.IncidentData) -> str:
+    return report.review(data, format="markdown", as_of=data.fetched_at)
+
+
 def _resolved_id(data: ia.IncidentData) -> str:
     """The resolved incident with the longest timeline (notes, and runs of automatic items to fold)."""
     resolved = set(data.incidents.loc[data.incidents["status"] == "resolved", "incident_id"])
@@ -184,17 +195,18 @@ def test_postmortem_escapes_html_like_text_from_the_api(emulator: Emulator, host
     assert "  > second line" in md  # a note keeps its lines
 
 
-def test_reports_are_self_contained_and_carry_no_token(emulator: Emulator, data: ia.IncidentData) -> None:
+def test_reports_are_self_contained_and_carry_no_token(
+    emulator: Emulator, data: ia.IncidentData, review_html: str, review_md: str
+) -> None:
     iid = _resolved_id(data)
     with ia.IncidentClient(emulator.url, emulator.token) as client:
         postmortem = report.postmortem(client, iid, format="html")
     link = f"{emulator.url}{data.incidents.set_index('incident_id').loc[iid, 'overview_url']}"
     parsed = assert_self_contained(postmortem, incident_link=link)
     assert parsed.images and all(str(i["src"]).startswith("data:image/png;base64,") for i in parsed.images)
-    review = report.review(data)
-    parsed = assert_self_contained(review)
+    parsed = assert_self_contained(review_html)
     assert len(parsed.images) >= 5
-    for text in (postmortem, review, report.postmortem(data, iid), report.review(data, format="markdown")):
+    for text in (postmortem, review_html, report.postmortem(data, iid), review_md):
         assert emulator.token not in text
         assert "Bearer" not in text
 
@@ -222,8 +234,10 @@ def test_write_postmortem_picks_the_format_from_the_suffix(tmp_path: Path, data:
 # Review.
 
 
-def test_review_has_every_section_with_numbers_charts_and_methods(data: ia.IncidentData) -> None:
-    html = report.review(data, as_of=data.fetched_at)
+def test_review_has_every_section_with_numbers_charts_and_methods(
+    data: ia.IncidentData, review_html: str, review_md: str
+) -> None:
+    html = review_html
     parsed = parse(html)
     assert parsed.headings[1:] == [s.title for s in report.REVIEW_SECTIONS]
     assert "Kaplan-Meier" in html and "90% CI of median" in html
@@ -232,37 +246,32 @@ def test_review_has_every_section_with_numbers_charts_and_methods(data: ia.Incid
     assert f"<dt>Incidents declared (drills excluded)</dt><dd>{len(counted):,}</dd>" in html
     for term in ("Start of impact", "End of impact", "Open incidents", "Time to first response", "Workload"):
         assert f"<dt>{term}</dt>" in html
-    md = report.review(data, format="markdown", as_of=data.fetched_at)
     for section in report.REVIEW_SECTIONS:
-        assert f"\n## {section.title}\n" in md
+        assert f"\n## {section.title}\n" in review_md
 
 
-def test_review_of_a_period_counts_only_its_incidents(data: ia.IncidentData) -> None:
+def test_review_of_a_period_counts_only_its_incidents(tmp_path: Path, data: ia.IncidentData) -> None:
     created = data.incidents["created_time"]
     since = created.min() + (created.max() - created.min()) / 2
     until = created.max()
-    html = report.review(data, since=since, until=until, as_of=data.fetched_at)
+    path = report.write_review(data, tmp_path / "review.md", since=since, until=until, as_of=data.fetched_at)
+    md = path.read_text()
+    assert md.startswith(f"# Incidents from {since:%Y-%m-%d} to {until:%Y-%m-%d}")
     inside = ((created >= since) & (created < until)).sum()
-    assert f"<dt>Incidents declared (drills excluded)</dt><dd>{inside:,}</dd>" in html
+    assert f"- **Incidents declared (drills excluded):** {inside:,}\n" in md
     before = ((created >= since - (until - since)) & (created < since)).sum()
-    assert f"<dt>Incidents in the previous period of equal length</dt><dd>{before:,}</dd>" in html
+    assert f"- **Incidents in the previous period of equal length:** {before:,}\n" in md
     with pytest.raises(ValueError, match="since"):
         report.review(data, since=until, until=since)
 
 
-def test_open_incidents_are_listed_oldest_first(data: ia.IncidentData) -> None:
-    md = report.review(data, format="markdown", as_of=data.fetched_at)
-    section = md.split("## Open incidents")[1].split("\n## ")[0]
+def test_open_incidents_are_listed_oldest_first(data: ia.IncidentData, review_md: str) -> None:
+    section = review_md.split("## Open incidents")[1].split("\n## ")[0]
     open_ = data.incidents[(data.incidents["status"] == "active") & ~data.incidents["is_drill"].fillna(False)]
     starts = open_["incident_start"].fillna(open_["created_time"])
     expected = open_.assign(s=starts).sort_values("s")["incident_id"].tolist()
     listed = re.findall(r"^\| (\d+) \|", section, flags=re.M)
     assert listed == expected and expected
-
-
-def test_write_review_markdown(tmp_path: Path, data: ia.IncidentData) -> None:
-    path = report.write_review(data, tmp_path / "review.md")
-    assert path.read_text().startswith("# Incidents from ")
 
 
 # --------------------------------------------------------------------------------------------------

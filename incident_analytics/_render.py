@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import jinja2
+import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
@@ -186,9 +187,20 @@ def format_for(path: object) -> str:
 # Values as text.
 
 
+def missing(value: object) -> bool:
+    """True for every spelling of a missing value in a frame cell: None, NA, NaT, NaN."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    if isinstance(value, float | np.floating):
+        return bool(np.isnan(value))
+    if isinstance(value, np.datetime64 | np.timedelta64):
+        return bool(np.isnat(value))
+    return False
+
+
 def when(value: object, tz: str = "UTC") -> str:
     """A time as ``2026-03-01 14:05`` in ``tz`` (the zone is stated once per report), or a dash."""
-    if value is None or pd.isna(value):  # type: ignore[arg-type]
+    if missing(value):
         return MISSING
     stamp = pd.Timestamp(value)  # type: ignore[arg-type]
     stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
@@ -197,7 +209,7 @@ def when(value: object, tz: str = "UTC") -> str:
 
 def duration(value: object) -> str:
     """A duration for people: ``45 min``, ``3 h 05 min``, ``2 d 4 h``; a dash when missing."""
-    if value is None or pd.isna(value):  # type: ignore[arg-type]
+    if missing(value):
         return MISSING
     delta = pd.Timedelta(value)  # type: ignore[arg-type]
     sign = "-" if delta < pd.Timedelta(0) else ""
@@ -215,20 +227,15 @@ def duration(value: object) -> str:
 
 def hours(value: object) -> str:
     """A duration in hours with one decimal (``12.5 h``), for tables that compare many durations."""
-    if value is None or pd.isna(value):  # type: ignore[arg-type]
+    if missing(value):
         return MISSING
     return f"{pd.Timedelta(value).total_seconds() / 3600:,.1f} h"  # type: ignore[arg-type]
 
 
 def text(value: object) -> str:
     """Any value as display text; missing values as a dash."""
-    if value is None:
+    if missing(value):
         return MISSING
-    try:
-        if pd.isna(value):  # type: ignore[arg-type]
-            return MISSING
-    except (TypeError, ValueError):
-        pass
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
@@ -238,12 +245,12 @@ def text(value: object) -> str:
 
 def count(value: object) -> str:
     """An integer count with thousands separators."""
-    return MISSING if value is None or pd.isna(value) else f"{int(value):,}"  # type: ignore[arg-type, call-overload]
+    return MISSING if missing(value) else f"{int(value):,}"  # type: ignore[call-overload]
 
 
 def share(value: object) -> str:
     """A fraction as a percentage (``0.125`` → ``12.5%``)."""
-    return MISSING if value is None or pd.isna(value) else f"{float(value):.1%}"  # type: ignore[arg-type]
+    return MISSING if missing(value) else f"{float(value):.1%}"  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------------------------------

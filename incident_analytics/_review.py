@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from . import metrics, plots
-from ._render import Chart, Section, Table, chart, count, duration, hours, share, text, when
+from ._render import Chart, Section, Table, chart, count, duration, hours, missing, share, text, when
 from .fetch import to_utc
 from .store import FRAME_NAMES, IncidentData
 
@@ -86,7 +86,7 @@ def _not_drills(incidents: pd.DataFrame) -> pd.DataFrame:
 
 
 def _group(value: object) -> str:
-    return "(none)" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)  # type: ignore[arg-type]
+    return "(none)" if missing(value) else str(value)
 
 
 # --------------------------------------------------------------------------------------------------

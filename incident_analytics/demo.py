@@ -140,7 +140,7 @@ def run_demo(
     started = time.perf_counter()
     folder = Path(out_dir)
     _say(stream, f"Starting the bundled emulator with {incidents:,} seeded incidents (seed {seed})...")
-    with Emulator(**_emulator_options(seed, incidents, latency)) as emu, IncidentClient(emu.url, emu.token) as client:
+    with Emulator(seed=seed, incidents=incidents, latency=latency) as emu, IncidentClient(emu.url, emu.token) as client:
         fetch_started = time.perf_counter()
         data = fetch(client, since=since, concurrency=concurrency, progress=progress)
         fetch_seconds = time.perf_counter() - fetch_started
@@ -178,10 +178,6 @@ def run_demo(
         fetch_seconds=fetch_seconds,
         total_seconds=total,
     )
-
-
-def _emulator_options(seed: int, incidents: int, latency: float) -> dict[str, object]:
-    return {"seed": seed, "incidents": incidents, "latency": latency}
 
 
 def _drill_query(since: str | None) -> str:

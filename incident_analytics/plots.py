@@ -169,8 +169,14 @@ def time_to_resolve_distribution(
         censored = part["censored"].to_numpy() > 0
         if censored.any():
             ax.plot(
-                hours[censored], part["survival"].to_numpy()[censored], linestyle="none", marker="|",
-                markersize=8, color=color, gid="censored", label="_nolegend_",
+                hours[censored],
+                part["survival"].to_numpy()[censored],
+                linestyle="none",
+                marker="|",
+                markersize=8,
+                color=color,
+                gid="censored",
+                label="_nolegend_",
             )
     ax.axhline(0.5, color="#888888", linestyle="--", linewidth=0.8)
     ax.set_xscale("log")
@@ -199,8 +205,10 @@ def mttr_trend(
 
     >>> mttr_trend(data.incidents, freq="MS")  # doctest: +SKIP
     """
-    table = data if "period" in data.columns and "median" in data.columns else metrics.mttr(
-        data, freq=freq, include_drills=include_drills, as_of=as_of
+    table = (
+        data
+        if "period" in data.columns and "median" in data.columns
+        else metrics.mttr(data, freq=freq, include_drills=include_drills, as_of=as_of)
     )
     table = table[table["period"].notna()].sort_values("period")
     ax = _axes(ax)
@@ -209,15 +217,27 @@ def mttr_trend(
     x = table["period"].dt.to_timestamp(how="start").to_numpy() if len(table) else np.array([])
     ci = table.attrs.get("ci", 0.9)
     ax.fill_between(
-        x, _hours(table["median_ci_low"]), _hours(table["median_ci_high"]), color="#1F60C4", alpha=0.18,
-        linewidth=0, label=f"{ci:.0%} CI of the median",
+        x,
+        _hours(table["median_ci_low"]),
+        _hours(table["median_ci_high"]),
+        color="#1F60C4",
+        alpha=0.18,
+        linewidth=0,
+        label=f"{ci:.0%} CI of the median",
     )
     ax.plot(x, _hours(table["median"]), marker="o", color="#1F60C4", label="median")
     ax.plot(x, _hours(table["p90"]), marker="s", linestyle="--", color="#8F3BB8", label="p90")
     for when, n in zip(x, table["n"], strict=True):
         ax.annotate(
-            f"n={n}", (mdates.date2num(when), 0), xytext=(0, 3), textcoords="offset points",
-            xycoords=("data", "axes fraction"), ha="center", fontsize=8, color="#555555", gid="n",
+            f"n={n}",
+            (mdates.date2num(when), 0),
+            xytext=(0, 3),
+            textcoords="offset points",
+            xycoords=("data", "axes fraction"),
+            ha="center",
+            fontsize=8,
+            color="#555555",
+            gid="n",
         )
     ax.set_title(f"Time to resolve per {word}: median with {ci:.0%} CI, and p90")
     ax.set_ylabel("Time to resolve (hours)")
@@ -314,8 +334,13 @@ def label_cooccurrence(matrix: pd.DataFrame, *, annotate: bool | None = None, ax
     image = ax.imshow(values, cmap="Blues", aspect="auto")
     ax.set_xticks(range(size), [str(c) for c in matrix.columns], rotation=60, ha="right", fontsize=8)
     ax.set_yticks(range(size), [str(i) for i in matrix.index], fontsize=8)
-    ax.figure.colorbar(image, ax=ax, label={"count": "Incidents with both", "jaccard": "Jaccard index",
-                                            "lift": "Lift (1 = independent)"}.get(metric, metric))
+    ax.figure.colorbar(
+        image,
+        ax=ax,
+        label={"count": "Incidents with both", "jaccard": "Jaccard index", "lift": "Lift (1 = independent)"}.get(
+            metric, metric
+        ),
+    )
     if annotate if annotate is not None else size <= 12:
         for (i, j), value in np.ndenumerate(values):
             text = f"{value:.0f}" if metric == "count" else f"{value:.2f}"
@@ -416,8 +441,13 @@ def incident_timeline(
             for when, body in zip(times.to_numpy()[chosen], items["body"].to_numpy()[chosen], strict=True):
                 text = _new_level(body) if row == "Severity" else str(body)
                 ax.annotate(
-                    textwrap.shorten(str(text), 40), (mdates.date2num(when), _ROWS.index(row)), xytext=(4, 6),
-                    textcoords="offset points", fontsize=7, rotation=20, gid="change",
+                    textwrap.shorten(str(text), 40),
+                    (mdates.date2num(when), _ROWS.index(row)),
+                    xytext=(4, 6),
+                    textcoords="offset points",
+                    fontsize=7,
+                    rotation=20,
+                    gid="change",
                 )
     if record is not None:
         for column, style, name in (("incident_start", "-", "start of impact"), ("incident_end", "--", "end")):

@@ -40,6 +40,7 @@ from ._render import (
     count,
     duration,
     format_for,
+    missing,
     render,
     text,
     when,
@@ -202,17 +203,17 @@ def _header(row: pd.Series, labels: pd.DataFrame, stack: str | None) -> dict[str
     pairs = [str(v) if k == "tags" else f"{k}: {v}" for k, v in zip(labels["key"], labels["value"], strict=True)]
     return {
         "id": str(row["incident_id"]),
-        "title": text(row["title"]) if not pd.isna(row["title"]) and str(row["title"]).strip() else "(untitled)",
+        "title": text(row["title"]) if not missing(row["title"]) and str(row["title"]).strip() else "(untitled)",
         "link": _link(stack, row["overview_url"]),
-        "path": None if pd.isna(row["overview_url"]) else str(row["overview_url"]),
+        "path": None if missing(row["overview_url"]) else str(row["overview_url"]),
         "severity": text(row["severity"]),
         "status": text(row["status"]),
         "drill": "yes, this incident is a drill" if _true(row["is_drill"]) else "no",
         "labels": pairs,
         "declared_by": text(row["created_by_name"]),
         "declared_at": f"{when(row['created_time'])} {TZ}",
-        "summary": "" if pd.isna(row["summary"]) else str(row["summary"]).strip(),
-        "description": "" if pd.isna(row["description"]) else str(row["description"]).strip(),
+        "summary": "" if missing(row["summary"]) else str(row["summary"]).strip(),
+        "description": "" if missing(row["description"]) else str(row["description"]).strip(),
     }
 
 
@@ -266,8 +267,8 @@ def _key_times(one: IncidentData, as_of: pd.Timestamp) -> tuple[Table, str]:
     if len(life):
         first = life.iloc[0]
         names = _names(one)
-        responder = "" if pd.isna(first["first_responder"]) else f" ({names.get(first['first_responder'], '?')})"
-        commander = "" if pd.isna(first["commander"]) else f" ({names.get(first['commander'], '?')})"
+        responder = "" if missing(first["first_responder"]) else f" ({names.get(first['first_responder'], '?')})"
+        commander = "" if missing(first["commander"]) else f" ({names.get(first['commander'], '?')})"
         rows.append(
             [
                 "Time to first response",
@@ -324,7 +325,7 @@ def _people(one: IncidentData) -> tuple[Table, Table]:
 
 def _true(value: object) -> bool:
     """A nullable boolean cell as a plain bool (missing is False)."""
-    return value is not None and not pd.isna(value) and bool(value)  # type: ignore[arg-type]
+    return not missing(value) and bool(value)
 
 
 def _kind(kind: object) -> str:
@@ -368,9 +369,9 @@ def _timeline(activity: pd.DataFrame) -> list[dict[str, Any]]:
         automatic = str(item.relevance) == "automatic"
         entry = {
             "when": when(item.at_time),
-            "who": text(item.user_name) if not pd.isna(item.user_name) and str(item.user_name) else "Grafana",
+            "who": text(item.user_name) if not missing(item.user_name) and str(item.user_name) else "Grafana",
             "what": "note" if kind == _NOTE else _kind(kind),
-            "body": "" if pd.isna(item.body) else str(item.body),
+            "body": "" if missing(item.body) else str(item.body),
             "auto": automatic,
             "note": kind == _NOTE,
             "folded": [],
@@ -392,7 +393,7 @@ def _tasks(tasks: pd.DataFrame) -> Table:
         [
             "open" if t.is_open else "done",
             text(t.text),
-            text(t.assigned_name) if not pd.isna(t.assigned_name) else "unassigned",
+            text(t.assigned_name) if not missing(t.assigned_name) else "unassigned",
             "built-in" if _true(t.immutable) else text(t.author_name),
             when(t.modified_time),
         ]

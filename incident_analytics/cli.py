@@ -22,7 +22,7 @@ import pandas as pd
 
 from ._version import __version__
 from .client import IncidentClient
-from .emulator import Emulator
+from .emulator import SCENARIOS, Emulator
 from .errors import IncidentAnalyticsError
 from .fetch import fetch, sync
 from .store import IncidentData
@@ -131,6 +131,7 @@ def _cmd_emulator(args: argparse.Namespace, out: TextIO) -> int:
     emu = Emulator(
         seed=args.seed,
         incidents=args.incidents,
+        scenario=args.scenario,
         host=args.host,
         port=args.port,
         latency=args.latency,
@@ -144,7 +145,8 @@ def _cmd_emulator(args: argparse.Namespace, out: TextIO) -> int:
         signal.signal(signum, lambda *_: stop.set())
     emu.start()
     try:
-        _write(out, f"Grafana Incident API emulator on {emu.url} ({args.incidents} incidents, seed {args.seed})")
+        size = len(emu.state.incidents)
+        _write(out, f"Grafana Incident API emulator on {emu.url} ({size} incidents, seed {emu.seed})")
         _write(out, "Point a client at it with:")
         _write(out, f"  export GRAFANA_URL={emu.url}")
         # The emulator's own throwaway token; the user needs it to connect.
@@ -216,8 +218,11 @@ def _parser() -> argparse.ArgumentParser:
     emu = sub.add_parser("emulator", help="serve the bundled Grafana Incident API emulator on loopback")
     emu.add_argument("--host", default="127.0.0.1")
     emu.add_argument("--port", type=int, default=8080)
-    emu.add_argument("--seed", type=int, default=0)
-    emu.add_argument("--incidents", type=int, default=300)
+    emu.add_argument("--seed", type=int, default=None, help="seed of the data (default: the scenario's, else 0)")
+    emu.add_argument("--incidents", type=int, default=None, help="seeded incidents (default: the scenario's, else 300)")
+    emu.add_argument(
+        "--scenario", choices=list(SCENARIOS), default=None, help="a preset world: demo, small, large or empty"
+    )
     emu.add_argument("--latency", type=float, default=0.0, help="seconds added to each response")
     emu.add_argument("--token", default=None, help="accept this token (default: a random one, printed)")
     emu.set_defaults(run=_cmd_emulator)

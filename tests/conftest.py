@@ -4,6 +4,12 @@ Cassettes live in ``cassettes/<test module>/<test>.yaml`` and are matched on met
 JSON body (the page cursor lives in the body). CI replays them with recording off. To re-record:
 ``scripts/record-cassettes`` (against the emulator, or a real stack when ``GRAFANA_URL`` and
 ``GRAFANA_SERVICE_ACCOUNT_TOKEN`` are set).
+
+Recording is deterministic against the emulator: it runs with a fixed clock and seeded IDs, and
+the ``Date`` header is not stored, so recording twice gives byte-identical cassettes. Against a
+real stack, names, e-mails, avatars, titles and note bodies are anonymised before anything is
+written (:mod:`tests.anonymise`). ``CASSETTE_DIR`` records into another folder (the determinism
+test uses it).
 """
 
 from __future__ import annotations
@@ -17,11 +23,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from vcr.persisters.filesystem import FilesystemPersister
 
 from incident_analytics.emulator import Emulator
+from tests.anonymise import Anonymiser
 
 REPO = Path(__file__).resolve().parents[1]
 CASSETTES = REPO / "cassettes"
+RECORDED_CASSETTES = Path(os.environ.get("CASSETTE_DIR") or CASSETTES)
 # Never contacted while replaying: the cassette answers first. Loopback so plain http is allowed.
 REPLAY_URL = "http://127.0.0.1:9"
 REPLAY_TOKEN = "replay-placeholder-token"
@@ -58,8 +67,24 @@ def json_body_matcher(r1: Any, r2: Any) -> None:
         raise AssertionError(f"bodies differ: {parsed(r1)!r} != {parsed(r2)!r}")
 
 
+class SortedPersister(FilesystemPersister):
+    """Writes interactions sorted by request (method, URL, body), so that calls made concurrently
+    (``ia.fetch``'s pool) are stored in the same order on every recording. Replay matches on the
+    request, not the position; identical requests keep their recorded order (the sort is stable)."""
+
+    @staticmethod
+    def save_cassette(cassette_path: Any, cassette_dict: dict[str, Any], serializer: Any) -> None:
+        pairs = sorted(
+            zip(cassette_dict["requests"], cassette_dict["responses"], strict=True),
+            key=lambda pair: (pair[0].method, pair[0].uri, pair[0].body or b""),
+        )
+        ordered = {"requests": [p[0] for p in pairs], "responses": [p[1] for p in pairs]}
+        FilesystemPersister.save_cassette(cassette_path, ordered, serializer)
+
+
 def pytest_recording_configure(config: pytest.Config, vcr: Any) -> None:
     vcr.register_matcher("json_body", json_body_matcher)
+    vcr.register_persister(SortedPersister)
 
 
 @pytest.fixture(scope="session")
@@ -72,7 +97,8 @@ def api_target(request: pytest.FixtureRequest) -> Iterator[Target]:
     if url and token:
         yield Target(url, token, None, recording=True)
         return
-    with Emulator(seed=0, incidents=120) as emulator:
+    # A fixed clock and a fixed token: the recorded answers are the same on every run.
+    with Emulator(seed=0, incidents=120, fixed_clock=True, token="glsa_recording_placeholder_0") as emulator:
         yield Target(emulator.url, emulator.token, emulator, recording=True)
 
 
@@ -86,6 +112,7 @@ def _scrubber(secret: str) -> Callable[[str], str]:
 @pytest.fixture(scope="session")
 def vcr_config(api_target: Target) -> dict[str, Any]:
     scrub = _scrubber(api_target.token)
+    anonymise = Anonymiser.from_environment().response_hook() if api_target.real_stack else None
 
     def before_record_request(request: Any) -> Any:
         # Port- and stack-independent cassettes (vcrpy applies this before matching too).
@@ -98,8 +125,15 @@ def vcr_config(api_target: Target) -> dict[str, Any]:
             response["body"]["string"] = scrub(body.decode("utf-8", "replace")).encode()
         elif isinstance(body, str):
             response["body"]["string"] = scrub(body)
-        for name in ("set-cookie", "Set-Cookie", "x-grafana-org-id", "X-Grafana-Org-Id"):
-            response.get("headers", {}).pop(name, None)
+        if anonymise is not None:
+            response = anonymise(response)
+        headers = response.get("headers", {})
+        # The date differs on every run; cookies and the org ID are the stack's own.
+        for name in list(headers):
+            if name.lower() in ("set-cookie", "x-grafana-org-id", "date"):
+                del headers[name]
+            elif name.lower() == "content-length" and isinstance(response["body"].get("string"), bytes):
+                headers[name] = [str(len(response["body"]["string"]))]
         return response
 
     return {
@@ -114,7 +148,7 @@ def vcr_config(api_target: Target) -> dict[str, Any]:
 
 @pytest.fixture
 def vcr_cassette_dir(request: pytest.FixtureRequest) -> str:
-    return str(CASSETTES / request.module.__name__.rsplit(".", 1)[-1])
+    return str(RECORDED_CASSETTES / request.module.__name__.rsplit(".", 1)[-1])
 
 
 @pytest.fixture(scope="module")

@@ -81,3 +81,30 @@ def test_the_emulator_command_serves_until_stopped() -> None:
         assert proc.wait(timeout=10) == 0
         if proc.stdout:
             proc.stdout.close()
+
+
+def test_the_emulator_command_serves_a_scenario() -> None:
+    """``--scenario small`` serves the preset's 150 incidents; ``--incidents`` would override it."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "incident_analytics.cli", "emulator", "--port", "0", "--scenario", "small"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        text = ""
+        for line in proc.stdout:
+            text += line
+            if "GRAFANA_SERVICE_ACCOUNT_TOKEN=" in line:
+                break
+        assert "(150 incidents, seed 0)" in text
+        url = re.search(r"GRAFANA_URL=(\S+)", text)
+        token = re.search(r"GRAFANA_SERVICE_ACCOUNT_TOKEN=(\S+)", text)
+        assert url and token
+        with ia.IncidentClient(url.group(1), token.group(1)) as client:
+            assert len(list(client.incidents.query(""))) == 150
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=10) == 0
+        if proc.stdout:
+            proc.stdout.close()

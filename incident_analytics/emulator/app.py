@@ -11,6 +11,7 @@ from types import TracebackType
 
 from incident_analytics.emulator.faults import FaultPlan, TokenBucket
 from incident_analytics.emulator.handlers import Api
+from incident_analytics.emulator.scenarios import scenario as get_scenario
 from incident_analytics.emulator.server import PLUGIN_IDS, Backend, EmulatorHTTPServer, RequestRecord
 from incident_analytics.emulator.state import State
 from incident_analytics.emulator.times import parse_time, to_datetime
@@ -34,7 +35,10 @@ class Emulator:
 
     **Parameters** (all but ``seed`` and ``incidents`` keyword-only):
 
-    * **seed**, **incidents**: the seeded data (same seed, same data).
+    * **seed**, **incidents**: the seeded data (same seed, same data); default 0 and 300.
+    * **scenario** *(optional)*: a preset of both, ``"demo"``, ``"small"``, ``"large"`` or
+      ``"empty"`` (see :mod:`incident_analytics.emulator.scenarios`); an explicit ``seed`` or
+      ``incidents`` overrides the preset's.
     * **token** *(optional)*: the accepted bearer token; random per instance by default.
     * **host**, **port**: where to listen; port 0 picks a free one.
     * **latency**: seconds added to every response (settable later as ``emu.latency``).
@@ -45,13 +49,17 @@ class Emulator:
     * **now** *(optional)*: the seeded data's "now" (datetime or RFC 3339 string); default
       2026-11-01T00:00:00Z. Writes use the real wall clock.
     * **slow_seconds**: how long the ``"slow"`` fault waits.
+    * **fixed_clock**: writes get times from a clock that starts an hour after ``now`` and moves
+      one second per write, instead of the wall clock (with the seeded IDs, a scripted session
+      then gives byte-identical answers on every run: cassette recording uses it).
     """
 
     def __init__(
         self,
-        seed: int = 0,
-        incidents: int = 300,
+        seed: int | None = None,
+        incidents: int | None = None,
         *,
+        scenario: str | None = None,
         token: str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -61,10 +69,15 @@ class Emulator:
         fault_seed: int = 0,
         now: datetime | str | None = None,
         slow_seconds: float = 5.0,
+        fixed_clock: bool = False,
     ) -> None:
         if isinstance(now, str):
             now = to_datetime(parse_time(now))
-        self.state = State(seed, incidents, now=now)
+        preset = get_scenario(scenario) if scenario is not None else None
+        self.scenario = preset
+        self.seed = seed if seed is not None else (preset.seed if preset else 0)
+        count = incidents if incidents is not None else (preset.incidents if preset else 300)
+        self.state = State(self.seed, count, now=now, fixed_clock=fixed_clock)
         self.token = token if token is not None else "glsa_" + secrets.token_hex(20)
         self.host = host
         self.plugin_ids: tuple[str, ...] = PLUGIN_IDS
@@ -217,4 +230,5 @@ class Emulator:
 
     def __repr__(self) -> str:
         where = self.url if self.running else "stopped"
-        return f"<Emulator {where} incidents={len(self.state.incidents)}>"
+        name = f" scenario={self.scenario.name}" if self.scenario else ""
+        return f"<Emulator {where}{name} seed={self.seed} incidents={len(self.state.incidents)}>"

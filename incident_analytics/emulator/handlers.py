@@ -1,21 +1,22 @@
 """The RPC methods: decode and validate a request, call the state, render the response.
 
 Each handler takes the decoded request body and returns the response dict, or raises an
-:class:`~incident_analytics.emulator.rpc.RpcError` (HTTP 400/404 with ``{"error": ...}``).
+:class:`~incident_analytics.emulator.request.RpcError` (HTTP 400/404 with ``{"error": ...}``).
 :data:`IMPLEMENTED_METHODS` lists every ``Service.Method`` the emulator answers.
 """
 
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable
 from typing import Any
 
 from incident_analytics.emulator import render
-from incident_analytics.emulator.model import ActivityItem, Incident, User
+from incident_analytics.emulator.model import ActivityItem, Incident, KeyUpdate, User
 from incident_analytics.emulator.paging import CursorStore, paginate
 from incident_analytics.emulator.query import And, Node, QuerySyntaxError, parse
-from incident_analytics.emulator.rpc import BadRequest, Body, NotFound
+from incident_analytics.emulator.request import BadRequest, Body, NotFound
 from incident_analytics.emulator.state import ORDER_FIELDS, ROLE_NAMES, STATUSES, TASK_STATUSES, State
 
 JSON = dict[str, Any]
@@ -56,7 +57,7 @@ MAX_NOTE_LENGTH = 65536  # AddActivity body limit (FACTS.md §6)
 
 _HANDLERS: dict[str, Handler] = {}
 
-UNVERSIONED_ONLY = frozenset({"SeveritiesService.GetOrgSeverities"})
+UNVERSIONED_ONLY = frozenset({"SeveritiesService.GetOrgSeverities", "IntegrationService.GetHookRuns"})
 """Methods that answer only on the unversioned ``.../resources/api/`` prefix (FACTS.md §1, GCX#833)."""
 
 
@@ -75,7 +76,7 @@ class Api:
 
     def __init__(self, state: State) -> None:
         self.state = state
-        self.cursors = CursorStore()
+        self.cursors = CursorStore(rng=random.Random(f"emulator-cursors-{state.seed}"))
 
     @staticmethod
     def knows(method: str, *, versioned: bool) -> bool:
@@ -109,6 +110,15 @@ class Api:
             result["task"] = render.task(catalog, task)
         result["taskList"] = render.task_list(catalog, incident)
         return result
+
+    def target_incident(self, body: Body) -> Incident:
+        """The incident a ``targetKind``/``targetID`` pair names (only ``incident`` targets exist)."""
+        kind = body.enum("targetKind", ("incident",), default="incident")
+        target_id = body.string("targetID", required=True)
+        found = self.state.incidents.get(target_id)
+        if found is None:
+            raise NotFound(f"{kind} {target_id} not found")
+        return found
 
 
 def _query(text: str) -> Node:
@@ -231,9 +241,9 @@ def get_incident_membership(api: Api, body: Body) -> JSON:
 
 @rpc("IncidentsService.GetIncidentChannels")
 def get_incident_channels(api: Api, body: Body) -> JSON:
-    """Chat channels: the emulator models none."""
-    body.string("incidentID", required=True)
-    return {"incidentChannels": []}
+    """The incident's chat channels (its Slack channel, once created); an unknown incident has none."""
+    found = api.state.get(body.string("incidentID", required=True))
+    return {"incidentChannels": [render.channel(c) for c in found.channels] if found else []}
 
 
 @rpc("IncidentsService.GetLabels")
@@ -258,6 +268,8 @@ def create_incident(api: Api, body: Body) -> JSON:
         labels=labels,
         is_drill=body.boolean("isDrill"),
         initial_status_update=body.string("initialStatusUpdate"),
+        attach_url=body.string("attachURL"),
+        attach_caption=body.string("attachCaption"),
     )
     return {"incident": api.full(incident)}
 
@@ -570,20 +582,14 @@ def get_fields(api: Api, body: Body) -> JSON:
     domain = body.string("domainName")
     if domain not in ("", "labels", "incident"):
         raise BadRequest(f"domainName {domain!r} is invalid; one of labels, incident")
-    catalog = api.state.catalog
-    fields = [] if domain == "incident" else [*catalog.label_fields.values(), catalog.tags_field]
+    fields = [f for f in api.state.all_fields() if not domain or f.domain == domain]
     return {"fields": [render.label_field(f) for f in fields]}
 
 
 @rpc("FieldsService.GetField")
 def get_field(api: Api, body: Body) -> JSON:
     """One field by UUID."""
-    field_uuid = body.string("fieldUUID", required=True)
-    catalog = api.state.catalog
-    for field in [*catalog.label_fields.values(), catalog.tags_field]:
-        if field.uuid == field_uuid:
-            return {"field": render.label_field(field)}
-    raise NotFound(f"field {field_uuid} not found")
+    return {"field": render.label_field(api.state.field(body.string("fieldUUID", required=True)))}
 
 
 @rpc("FieldsService.AddLabelKey")
@@ -640,6 +646,144 @@ def get_user(api: Api, body: Body) -> JSON:
         raise NotFound(f"user {user_id} not found")
     return {"user": render.user(found)}
 
+
+# --- KeyUpdatesService ---------------------------------------------------------------------------
+
+CONTENT_TYPES = ("text/plain", "application/x-lexical-editor", "text/markdown+slack", "text/markdown+msteams")
+SCOPES = ("internal", "public", "private")
+KEY_UPDATE_ORDER_FIELDS = ("createdTime", "modifiedTime", "title")
+
+
+def _optional_string(body: Body, key: str) -> str | None:
+    """A ``*string`` field: None when missing or null, else the string."""
+    if body.data.get(key) is None:
+        return None
+    return body.string(key)
+
+
+def _key_update_fields(body: Body) -> dict[str, Any]:
+    return {
+        "title": _optional_string(body, "title"),
+        "content": body.string("content", required=True),
+        "content_type": body.enum("contentType", CONTENT_TYPES, default="text/plain"),
+        "scope": body.enum("scope", SCOPES, default="internal"),
+        "status_id": body.string("statusID"),
+        "severity_id": body.string("severityID"),
+        "color": _optional_string(body, "color"),
+    }
+
+
+@rpc("KeyUpdatesService.CreateKeyUpdate")
+def create_key_update(api: Api, body: Body) -> JSON:
+    """Post a key update; a ``statusID``/``severityID`` moves the incident to that status/severity."""
+    fields = _key_update_fields(body)
+    incident = api.incident(body)
+    record = api.state.create_key_update(incident, **fields)
+    return {"keyUpdate": render.key_update(api.state.catalog, record)}
+
+
+@rpc("KeyUpdatesService.UpdateKeyUpdate")
+def update_key_update(api: Api, body: Body) -> JSON:
+    """Edit a key update."""
+    fields = _key_update_fields(body)
+    incident = api.incident(body)
+    record = api.state.key_update(incident, body.string("id"))
+    api.state.update_key_update(incident, record, **fields)
+    return {"keyUpdate": render.key_update(api.state.catalog, record)}
+
+
+@rpc("KeyUpdatesService.DeleteKeyUpdate")
+def delete_key_update(api: Api, body: Body) -> JSON:
+    """Delete a key update."""
+    incident = api.incident(body)
+    api.state.delete_key_update(incident, api.state.key_update(incident, body.string("id")))
+    return {}
+
+
+@rpc("KeyUpdatesService.GetKeyUpdate")
+def get_key_update(api: Api, body: Body) -> JSON:
+    """One key update by ID."""
+    body.enum("contentType", CONTENT_TYPES, default="text/plain")
+    incident = api.incident(body)
+    return {"keyUpdate": render.key_update(api.state.catalog, api.state.key_update(incident, body.string("id")))}
+
+
+@rpc("KeyUpdatesService.GetInitialKeyUpdate")
+def get_initial_key_update(api: Api, body: Body) -> JSON:
+    """The first key update (``CreateIncident``'s ``initialStatusUpdate``), or null."""
+    body.enum("contentType", CONTENT_TYPES, default="text/plain")
+    incident = api.incident(body)
+    first = incident.key_updates[0] if incident.key_updates else None
+    return {"keyUpdate": render.key_update(api.state.catalog, first) if first else None}
+
+
+@rpc("KeyUpdatesService.GetLastKeyUpdate")
+def get_last_key_update(api: Api, body: Body) -> JSON:
+    """The latest key update (or null) and how many there are."""
+    body.enum("contentType", CONTENT_TYPES, default="text/plain")
+    incident = api.incident(body)
+    last = incident.key_updates[-1] if incident.key_updates else None
+    return {
+        "keyUpdate": render.key_update(api.state.catalog, last) if last else None,
+        "keyUpdateCount": len(incident.key_updates),
+    }
+
+
+@rpc("KeyUpdatesService.QueryKeyUpdates")
+def query_key_updates(api: Api, body: Body) -> JSON:
+    """Page through an incident's key updates, filtered by scope and ordered by time or title."""
+    query = body.obj("query")
+    echo: JSON = {
+        "incidentID": query.string("incidentID", required=True),
+        "limit": query.limit(),
+        "orderDirection": query.enum("orderDirection", DIRECTIONS, default="DESC"),
+        "orderField": query.enum("orderField", KEY_UPDATE_ORDER_FIELDS, default="createdTime"),
+        "scope": query.string("scope"),
+        "contentType": query.string("contentType"),
+    }
+    if echo["scope"] and echo["scope"] not in SCOPES:
+        raise BadRequest(f"query.scope {echo['scope']!r} is invalid; one of {', '.join(SCOPES)}")
+    if echo["contentType"] and echo["contentType"] not in CONTENT_TYPES:
+        raise BadRequest(f"query.contentType {echo['contentType']!r} is invalid; one of {', '.join(CONTENT_TYPES)}")
+    incident = api.state.require(echo["incidentID"])
+    fingerprint = _fingerprint("keyUpdates", echo)
+    after = api.cursors.resolve(body, fingerprint)
+    order = echo["orderField"]
+    position = {id(item): index for index, item in enumerate(incident.key_updates)}
+
+    def key(item: KeyUpdate) -> tuple[Any, ...]:
+        value: Any = {"createdTime": item.created_ns, "modifiedTime": item.modified_ns}.get(order, item.title or "")
+        return (value, position[id(item)])
+
+    rows = sorted((u for u in incident.key_updates if not echo["scope"] or u.scope == echo["scope"]), key=key)
+    page = paginate(
+        rows,
+        key,
+        descending=echo["orderDirection"] == "DESC",
+        limit=echo["limit"],
+        after=after,
+        store=api.cursors,
+        fingerprint=fingerprint,
+    )
+    catalog = api.state.catalog
+    return {"keyUpdates": [render.key_update(catalog, u) for u in page.rows], "query": echo, "cursor": page.cursor}
+
+
+# --- IntegrationService: the incident's Slack channel --------------------------------------------
+
+
+@rpc("IntegrationService.CreateIncidentSlackChannel")
+def create_incident_slack_channel(api: Api, body: Body) -> JSON:
+    """Open the incident's Slack channel; it then shows in ``incidentChannels`` and ``refs``."""
+    name = body.string("channelName")
+    body.boolean("postUpdates")
+    body.boolean("inviteUsers")
+    incident = api.incident(body)
+    channel = api.state.create_slack_channel(incident, name)
+    return {"channelID": channel.channel_id, "channelName": channel.name}
+
+
+from incident_analytics.emulator import handlers_org  # noqa: E402,F401  (registers the org-wide methods)
 
 IMPLEMENTED_METHODS: tuple[str, ...] = tuple(sorted(_HANDLERS))
 """Every ``Service.Method`` the emulator answers (compare with contract.json's 69 methods)."""

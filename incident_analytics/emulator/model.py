@@ -69,7 +69,7 @@ class LabelOption:
 
 @dataclass(slots=True)
 class LabelField:
-    """A label key as a custom metadata field of the ``labels`` domain, with its allowed values."""
+    """A custom metadata field; label keys are the ``labels``-domain ones, ``key`` being their slug."""
 
     uuid: str
     key: str
@@ -78,6 +78,12 @@ class LabelField:
     color: str
     options: list[LabelOption] = field(default_factory=list)
     version: int = 1
+    field_type: str = "multi-select"
+    domain: str = "labels"
+    required: bool = False
+    immutable: bool = False
+    archived: bool = False
+    icon: str = ""
 
     def option(self, value: str) -> LabelOption | None:
         """The option whose value equals ``value`` (exact match), if any."""
@@ -132,10 +138,38 @@ class Assignment:
 
 
 @dataclass(slots=True)
-class ActivityItem:
-    """One entry of an incident's timeline."""
+class Attachment:
+    """A file or link attached to a timeline item (``attachURL`` of CreateIncident, a screenshot …)."""
 
-    item_id: str
+    attachment_id: str
+    attached_by: str
+    source_url: str
+    upload_ns: int
+    content_type: str
+    file_type: str
+    ext: str
+    content_length: int = 0
+    display_type: str = "list"
+
+
+def uuid_text(bits: int) -> str:
+    """A 128-bit number as a version-4-shaped UUID string."""
+    h = f"{bits:032x}"
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
+
+
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+
+
+@dataclass(slots=True)
+class ActivityItem:
+    """One entry of an incident's timeline.
+
+    ``uid`` is the item's ID as a number; :attr:`item_id` is its UUID text, made when asked for
+    (a seeded org has hundreds of thousands of items, most never rendered).
+    """
+
+    uid: int
     incident_id: str
     kind: str
     user_id: str
@@ -149,6 +183,66 @@ class ActivityItem:
     immutable: bool = True
     field_values: dict[str, Any] = field(default_factory=dict)
     relevance: str = "automatic"
+    attachments: list[Attachment] = field(default_factory=list)
+
+    @property
+    def item_id(self) -> str:
+        """The ``activityItemID``."""
+        return uuid_text(self.uid)
+
+
+@dataclass(slots=True)
+class KeyUpdate:
+    """A key (status) update posted on an incident: the summary stakeholders read."""
+
+    key_update_id: str
+    incident_id: str
+    title: str | None
+    content: str
+    content_type: str
+    created_ns: int
+    modified_ns: int
+    created_by: str
+    modified_by: str
+    status_id: str = ""
+    severity_id: str = ""
+    scope: str = "internal"
+    color: str | None = None
+
+
+@dataclass(slots=True)
+class Channel:
+    """A chat channel of an incident (``IncidentChannel``)."""
+
+    provider: str
+    channel_id: str
+    team_id: str
+    name: str = ""
+
+
+@dataclass(slots=True)
+class Ref:
+    """A reference from an incident to something outside it (``IncidentRef``)."""
+
+    key: str
+    ref: str
+    url: str
+
+
+@dataclass(slots=True)
+class HookRun:
+    """One run of an enabled integration hook on an incident."""
+
+    integration_id: str
+    hook_id: str
+    enabled_hook_id: str
+    run_ns: int
+    event_name: str
+    event_kind: str
+    title: str
+    explanation: str
+    url: str
+    status: str = "success"
 
 
 @dataclass(slots=True)
@@ -175,6 +269,11 @@ class Incident:
     tasks: list[Task] = field(default_factory=list)
     activity: list[ActivityItem] = field(default_factory=list)
     version: int = 1
+    key_updates: list[KeyUpdate] = field(default_factory=list)
+    channels: list[Channel] = field(default_factory=list)
+    refs: list[Ref] = field(default_factory=list)
+    hook_runs: list[HookRun] = field(default_factory=list)
+    field_values: dict[str, str] = field(default_factory=dict)
 
     @property
     def number(self) -> int:
@@ -183,8 +282,44 @@ class Incident:
 
 
 @dataclass(slots=True)
+class OrgStatus:
+    """A custom incident status of the org (StatusService), in the ``active`` or ``resolved`` category."""
+
+    status_id: str
+    incident_type: str
+    name: str
+    description: str
+    category: str
+    color: str
+    icon: str
+    slug: str
+    position: int
+    created_ns: int
+    modified_ns: int
+    immutable: bool = False
+    archived_ns: int | None = None
+
+
+@dataclass(slots=True)
+class EnabledHook:
+    """An integration hook switched on for an event (IntegrationService.EnableHook)."""
+
+    integration_id: str
+    enabled_hook_id: str
+    hook_id: str
+    event_name: str
+    incident_filter: str
+    sensitive: bool
+    config: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
 class Catalog:
-    """Org-wide reference data: users, roles, severities and the label-field catalogue."""
+    """Org-wide reference data: users, roles, severities, custom fields, statuses and hooks.
+
+    ``label_fields`` are the ``labels``-domain fields by key; ``incident_fields`` the
+    ``incident``-domain ones by UUID.
+    """
 
     users: dict[str, User]
     roles: dict[int, Role]
@@ -192,6 +327,10 @@ class Catalog:
     label_fields: dict[str, LabelField]
     tags_field: LabelField
     api_user_id: str
+    incident_fields: dict[str, LabelField] = field(default_factory=dict)
+    statuses: dict[str, OrgStatus] = field(default_factory=dict)
+    hooks: dict[str, EnabledHook] = field(default_factory=dict)
+    customised_types: set[str] = field(default_factory=set)
 
     def role_by_name(self, name: str) -> Role | None:
         """The role with this name (``commander`` …), if the org has it."""

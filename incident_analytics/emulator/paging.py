@@ -4,21 +4,23 @@ A query's results are sorted by a total order (the sort value, then the numeric 
 number), and a cursor remembers the key of the last row handed out, plus a fingerprint of the
 query it belongs to. The next page starts strictly after that key, so paging stays correct when
 rows are added or changed between pages (no row is repeated or skipped unless its own sort value
-changed). The cursor value is a random UUID, as in the official stub; clients must treat it as
+changed). The cursor value is a UUID (drawn from a seeded generator, so a replayed session issues the same
+cursors), as in the official stub; clients must treat it as
 opaque. Unknown, expired or foreign cursors are refused with HTTP 400.
 """
 
 from __future__ import annotations
 
 import bisect
+import random
 import threading
-import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from incident_analytics.emulator.rpc import BadRequest, Body
+from incident_analytics.emulator.request import BadRequest, Body
+from incident_analytics.emulator.world import make_uuid
 
 T = TypeVar("T")
 SortKey = tuple[Any, ...]
@@ -37,15 +39,16 @@ class Page(Generic[T]):
 class CursorStore:
     """Maps issued cursor values to (query fingerprint, last key); bounded, oldest forgotten first."""
 
-    def __init__(self, max_entries: int = 100_000) -> None:
+    def __init__(self, max_entries: int = 100_000, *, rng: random.Random | None = None) -> None:
+        self._rng = rng if rng is not None else random.Random()
         self._entries: OrderedDict[str, tuple[str, SortKey]] = OrderedDict()
         self._max = max_entries
         self._lock = threading.Lock()
 
     def issue(self, fingerprint: str, last_key: SortKey) -> str:
         """A new cursor value for continuing after ``last_key``."""
-        value = str(uuid.uuid4())
         with self._lock:
+            value = make_uuid(self._rng)
             self._entries[value] = (fingerprint, last_key)
             while len(self._entries) > self._max:
                 self._entries.popitem(last=False)

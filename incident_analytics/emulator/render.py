@@ -15,11 +15,18 @@ from incident_analytics.emulator.model import (
     TAGS_KEY,
     ActivityItem,
     Assignment,
+    Attachment,
     Catalog,
+    Channel,
+    EnabledHook,
+    HookRun,
     Incident,
+    KeyUpdate,
     Label,
     LabelField,
     LabelOption,
+    OrgStatus,
+    Ref,
     Role,
     Severity,
     Task,
@@ -232,7 +239,7 @@ def incident(catalog: Catalog, record: Incident, now_ns: int) -> JSON:
     sev = catalog.severities.get(record.severity_id)
     return {
         "incidentID": record.incident_id,
-        "refs": [],
+        "refs": [ref(item) for item in record.refs],
         "severity": sev.label if sev is not None else "",
         "labels": [label(item) for item in record.labels],
         "isDrill": record.is_drill,
@@ -250,7 +257,7 @@ def incident(catalog: Catalog, record: Incident, now_ns: int) -> JSON:
         "summary": record.summary,
         "incidentStart": format_time(record.start_ns),
         "incidentEnd": format_time(record.end_ns),
-        "incidentChannels": [],
+        "incidentChannels": [channel(item) for item in record.channels],
     }
 
 
@@ -315,11 +322,11 @@ def incident_preview(
             {"fieldUUID": catalog.label_fields[item.key].uuid, "value": item.text}
             for item in record.labels
             if item.key in catalog.label_fields
-        ]
+        ] + [{"fieldUUID": uuid, "value": value} for uuid, value in record.field_values.items()]
     if membership:
         result["incidentMembershipPreview"] = membership_preview(catalog, record)
     if channels:
-        result["incidentChannels"] = []
+        result["incidentChannels"] = [channel(item) for item in record.channels]
     return result
 
 
@@ -338,7 +345,7 @@ def activity_item(catalog: Catalog, record: ActivityItem) -> JSON:
         "tags": list(record.tags),
         "immutable": record.immutable,
         "fieldValues": dict(record.field_values),
-        "attachments": [],
+        "attachments": [attachment(item) for item in record.attachments],
         "relevance": record.relevance,
     }
 
@@ -366,13 +373,116 @@ def label_field(record: LabelField) -> JSON:
         "color": record.color,
         "icon": "",
         "description": record.description,
-        "type": "multi-select",
-        "required": False,
-        "immutable": record.key == TAGS_KEY,
-        "domainName": "labels",
+        "type": record.field_type,
+        "required": record.required,
+        "immutable": record.immutable or record.key == TAGS_KEY,
+        "domainName": record.domain,
         "selectoptions": [select_option(option) for option in record.options],
         "source": "incident",
         "externalID": "",
-        "archived": False,
+        "archived": record.archived,
         "version": record.version,
+    }
+
+
+def ref(record: Ref) -> JSON:
+    """An ``IncidentRef``."""
+    return {"key": record.key, "ref": record.ref, "url": record.url}
+
+
+def channel(record: Channel) -> JSON:
+    """An ``IncidentChannel``."""
+    return {"provider": record.provider, "channelID": record.channel_id, "teamID": record.team_id}
+
+
+def attachment(record: Attachment) -> JSON:
+    """An ``Attachment`` of a timeline item."""
+    return {
+        "attachmentID": record.attachment_id,
+        "attachedByUserID": record.attached_by,
+        "sourceURL": record.source_url,
+        "useSourceURL": True,
+        "path": "",
+        "uploadTime": format_time(record.upload_ns),
+        "deletedTime": "",
+        "contentType": record.content_type,
+        "fileType": record.file_type,
+        "ext": record.ext,
+        "contentLength": record.content_length,
+        "displayType": record.display_type,
+        "downloadURL": record.source_url,
+        "hasThumbnail": False,
+        "thumbnailURL": "",
+        "sHA512": "",
+        "attachmentErr": "",
+    }
+
+
+def key_update(catalog: Catalog, record: KeyUpdate) -> JSON:
+    """A ``KeyUpdate``; ``title`` and ``color`` are null when unset (Go pointers)."""
+    return {
+        "id": record.key_update_id,
+        "orgID": "1",
+        "incidentID": record.incident_id,
+        "title": record.title,
+        "content": record.content,
+        "contentType": record.content_type,
+        "createdTime": format_time(record.created_ns),
+        "modifiedTime": format_time(record.modified_ns),
+        "createdBy": user_preview(catalog, record.created_by),
+        "lastModifiedBy": user_preview(catalog, record.modified_by),
+        "statusID": record.status_id,
+        "severityID": record.severity_id,
+        "scope": record.scope,
+        "color": record.color,
+    }
+
+
+def org_status(record: OrgStatus) -> JSON:
+    """A ``Status`` of StatusService; ``kind`` (deprecated) mirrors ``category``."""
+    return {
+        "statusID": record.status_id,
+        "incidentType": record.incident_type,
+        "name": record.name,
+        "description": record.description,
+        "category": record.category,
+        "kind": record.category,
+        "color": record.color,
+        "icon": record.icon,
+        "slug": record.slug,
+        "position": record.position,
+        "archivedTime": format_time(record.archived_ns),
+        "immutable": record.immutable,
+        "createdTime": format_time(record.created_ns),
+        "modifiedTime": format_time(record.modified_ns),
+    }
+
+
+def enabled_hook(record: EnabledHook) -> JSON:
+    """An ``EnabledHook``."""
+    return {
+        "integrationID": record.integration_id,
+        "enabledHookID": record.enabled_hook_id,
+        "eventName": record.event_name,
+        "hook": {"hookID": record.hook_id, "name": record.hook_id, "description": ""},
+        "incidentFilter": record.incident_filter,
+        "sensitive": record.sensitive,
+    }
+
+
+def hook_run(record: HookRun) -> JSON:
+    """A ``HookRun``."""
+    when = format_time(record.run_ns)
+    return {
+        "integrationID": record.integration_id,
+        "hookID": record.hook_id,
+        "enabledHookID": record.enabled_hook_id,
+        "lastRun": when,
+        "lastUpdate": when,
+        "metadata": {"title": record.title, "explanation": record.explanation, "url": record.url},
+        "eventName": record.event_name,
+        "eventKind": record.event_kind,
+        "updateStatus": record.status,
+        "updateError": "",
+        "status": record.status,
     }

@@ -1,41 +1,67 @@
-"""Deterministic, realistic seeded data: an org catalogue and ``n`` incidents with their history.
+"""Deterministic seeded data that looks like a real organisation, with effects planted for analysis.
 
 Everything comes from one ``random.Random(seed)`` and the ``anchor`` time, so the same
-``(seed, n, anchor)`` always gives identical data, whatever the date the tests run.
+``(seed, n, anchor)`` always gives identical data, whatever the date the tests run. The org itself
+(teams, people, label catalogue, the parameters below) lives in :mod:`.world`.
 
-What the data looks like:
+**Time.** ~14 months of incidents before the anchor, denser towards it; IDs ``"1".."n"`` in
+``createdTime`` order. Each incident belongs to a team, and each team works in one time zone
+(payments Europe/Berlin, platform America/New_York, search Asia/Kolkata, identity
+America/Los_Angeles). Declarations cluster on weekdays 09:00-18:00 local time, with a night and
+weekend tail: 25% for the on-call teams (payments, platform), 5% for the others. Responders work in
+bursts: at declaration, a few more while the incident lasts and one before it is resolved, each
+burst being notes, tasks, role and severity changes a few minutes apart by 2-5 people; quiet while
+waiting. The on-call teams' bursts fall at any hour; search and identity leave non-critical work for
+the next working morning, so their workload shows no late or sleeping hours and the on-call teams'
+does.
 
-- incidents spread over the ~14 months before the anchor, denser towards the anchor; IDs
-  ``"1".."n"`` in createdTime order;
-- severities Pending/Minor/Major/Critical; heavy-tailed (log-normal) impact durations whose
-  median differs by severity (Critical fastest, Minor slowest; minutes to days);
-- about 5% drills, about 3% private incidents, about 3% still open (at least 2 when n >= 50) with
-  ``closedTime``/``incidentEnd`` unset;
-- ``incidentStart`` usually the declaration time in whole seconds, sometimes minutes earlier
-  (impact began before anyone declared); ``incidentEnd`` usually equal to ``closedTime``,
-  sometimes earlier (impact ended, the incident was closed later);
-- free-form labels and keyed labels (team, service_name, region, cause) that co-occur: a
-  service belongs to a team, security issues cluster on identity, database ones on payments;
-- system and custom tasks in every status, role assignments with some unfilled investigator and
-  (rarely) commander slots, and 3-15 timeline items per incident consistent with its times.
+**Durations.** Impact (``incidentEnd - incidentStart``) is lognormal per severity (medians:
+Critical 45 min, Major 2 h, Minor 4 h, Pending 30 min), and 2% last 4-12 times longer (days).
+15% of incidents started before they were declared (detected late); in 15% the incident was closed
+some minutes after the impact ended. About 3% are still open. About 5% are drills, 3% private.
 
-Deliberate data-quality oddities (rare, listed in :attr:`SeedData.notes` by incident ID), so that
-analytics code meets them in tests: one resolved incident whose ``incidentEnd`` is before its
-``incidentStart`` (n >= 50) and one whose ``incidentEnd`` equals its ``incidentStart``, i.e. zero
-duration (n >= 100).
+**Around the incidents.** 60% of incidents have a Slack channel (``incidentChannels`` and a
+``refs`` entry, and an ``incidentUpdated`` item when it was created); Critical and Major incidents
+(and a fifth of the others) have 1-3 key updates, the first posted with the first note; 5% of notes
+carry a dashboard screenshot (``attachments``).
+
+**Planted effects** (parameters in :mod:`.world`; the numbers the ``"demo"`` scenario's seed
+produces are in :mod:`.scenarios` and the README):
+
+1. *A real improvement*: Major incidents declared from 2026-05-01 resolve 40% faster
+   (:data:`~.world.IMPROVEMENT_FACTOR`).
+2. *A non-change*: Minor incidents come from one distribution over the whole history; their median
+   before and after 2026-05-01 differs by chance only.
+3. *A slow label*: ``team:payments`` incidents take 1.8 times as long as the same severity elsewhere.
+4. *Label pairs that co-occur*: ``security`` with ``team:identity``, ``database`` with
+   ``team:payments``, ``network`` with ``team:platform``, ``customer-facing`` with Critical and
+   Major; a ``service_name`` always belongs to its team.
+5. *Reopened incidents* (3% of those lasting 3 h or more): the timeline shows ``active → resolved``,
+   then ``resolved → active``, then ``active → resolved``; ``closedTime`` is the last resolution.
+6. *Escalated incidents* (8% of Major and Critical ones lasting 90 min or more): rated one level lower
+   first, raised in a later burst (``incidentSeverityChanged`` to a more severe level).
+7. *Late commanders* (10% of incidents lasting 3 h or more): the commander's ``roleAssigned`` item
+   comes 1-6 h after declaration.
+8. *Near-duplicate labels*: ``customer-facing`` (78%), ``Customer Facing`` (14%) and
+   ``customer_facing`` (8%) are one label spelt three ways.
+9. *Bad data*: 2% of resolved incidents lack ``incidentStart`` and 2% lack ``incidentEnd`` (analysis
+   falls back to created/closed time); 0.4% have a zero and 0.4% a negative impact duration (an
+   end edited to before the start). These are listed in :attr:`SeedData.notes`.
+
+:attr:`SeedData.planted` names the incidents that carry effects 5-9.
 """
 
 from __future__ import annotations
 
 import bisect
 import gc
-import hashlib
 import itertools
 import math
 import random
 import re
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from incident_analytics.emulator.model import (
     SYSTEM_TASK_COMMANDER,
@@ -44,142 +70,93 @@ from incident_analytics.emulator.model import (
     TAGS_KEY,
     ActivityItem,
     Assignment,
+    Attachment,
     Catalog,
+    Channel,
     Incident,
+    KeyUpdate,
     Label,
-    LabelField,
-    LabelOption,
-    Role,
-    Severity,
+    Ref,
     Task,
-    User,
 )
 from incident_analytics.emulator.times import NS_PER_SECOND, to_ns, truncate_seconds, truncate_us
-
-DEFAULT_ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
-"""The default "now" of the seeded data."""
-
-SPAN_DAYS = 426  # ~14 months
-MINUTE = 60 * NS_PER_SECOND
-HOUR = 60 * MINUTE
-DAY = 24 * HOUR
-
-USER_NAMES = (
-    "Priya Sharma",
-    "Tomás García",
-    "Mei Chen",
-    "Jonas Becker",
-    "Amara Okafor",
-    "Liam O'Brien",
-    "Sofia Rossi",
-    "Kenji Tanaka",
-    "Fatima Al-Sayed",
-    "Noah Williams",
-    "Inês Duarte",
-    "Oskar Nilsson",
-    "Zara Ahmed",
-    "Daniel Kim",
-    "Grace Mwangi",
-)
-API_USER_NAME = "sa-incident-automation"
-
-# (label, level, color). Level 1 is the most severe; Pending (not yet assessed) is 0. [INF]
-SEVERITIES = (
-    ("Pending", 0, "#8E8E8E"),
-    ("Critical", 1, "#E02F44"),
-    ("Major", 2, "#FF9830"),
-    ("Minor", 3, "#FADE2A"),
-)
-SEVERITY_WEIGHTS = {"Critical": 0.10, "Major": 0.30, "Minor": 0.46, "Pending": 0.14}
-# Log-normal impact duration per severity: (median minutes, sigma). Critical gets fixed fastest.
-DURATION_PARAMS = {
-    "Critical": (40.0, 0.9),
-    "Major": (75.0, 1.0),
-    "Minor": (180.0, 1.2),
-    "Pending": (25.0, 1.1),
-}
-
-TAGS = (
-    ("security", "Security-relevant incident", "#E02F44"),
-    ("customer-facing", "Customers noticed the impact", "#FF9830"),
-    ("PIR not needed", "", ""),
-    ("database", "", "#8AB8FF"),
-    ("network", "", "#73BF69"),
-    ("false-positive", "", ""),
-    ("follow-up", "Has follow-up work", "#B877D9"),
-    ("game-day", "Planned exercise", "#5794F2"),
-)
-TEAM_SERVICES = {
-    "payments": ("checkout-api", "payments-gateway", "billing-worker"),
-    "platform": ("ingress", "k8s-control-plane", "ci-runners"),
-    "search": ("search-api", "indexer"),
-    "identity": ("auth", "user-service"),
-}
-TEAM_WEIGHTS = {"payments": 0.3, "platform": 0.3, "search": 0.2, "identity": 0.2}
-REGIONS = ("eu-west", "us-east", "ap-south")
-CAUSES = ("deploy", "config", "capacity", "dependency")
-LABEL_KEYS = (
-    ("team", "Owning team", "#5794F2", tuple(TEAM_SERVICES)),
-    ("service_name", "Affected service", "#73BF69", tuple(s for v in TEAM_SERVICES.values() for s in v)),
-    ("region", "Affected region", "#FF9830", REGIONS),
-    ("cause", "Root-cause category", "#B877D9", CAUSES),
+from incident_analytics.emulator.world import (
+    BAD_ENTRY_SHARE,
+    CAUSES,
+    CUSTOM_TASKS,
+    CUSTOMER_FACING_VARIANTS,
+    DAY,
+    DEFAULT_ANCHOR,
+    DRILL_TITLES,
+    DURATION_PARAMS,
+    ESCALATION_SHARE,
+    HOUR,
+    IMPROVED_SEVERITY,
+    IMPROVEMENT_DATE,
+    IMPROVEMENT_FACTOR,
+    KEY_UPDATES,
+    LATE_COMMANDER_AFTER,
+    LATE_COMMANDER_SHARE,
+    LONG_TAIL_SHARE,
+    MINUTE,
+    MISSING_END_SHARE,
+    MISSING_START_SHARE,
+    NIGHT_SHARE,
+    NOTES,
+    REGIONS,
+    REOPEN_NOTE,
+    REOPEN_SHARE,
+    SCREENSHOT_SHARE,
+    SEVERITY_WEIGHTS,
+    SLACK_CHANNEL_SHARE,
+    SLACK_TEAM_ID,
+    SLOW_FACTOR,
+    SLOW_LABEL,
+    SPAN_DAYS,
+    SUMMARIES,
+    TEAMS,
+    TEAMS_BY_NAME,
+    TITLES,
+    WORKDAY_END_HOUR,
+    WORKDAY_START_HOUR,
+    Team,
+    build_catalog,
+    make_uuid,
+    pick,
 )
 
-TITLES = (
-    "Elevated 5xx errors on {service}",
-    "High latency in {service}",
-    "{service} pods crash-looping",
-    "Failed deploy of {service}",
-    "Certificate expiry for {service}",
-    "Database connection pool exhausted ({service})",
-    "Queue backlog growing in {service}",
-    "DNS resolution failures in {region}",
-    "Partial outage: {service} in {region}",
-    "Memory leak in {service}",
+__all__ = ["DEFAULT_ANCHOR", "PLANTED_KINDS", "SeedData", "generate", "make_uuid", "slugify", "system_tasks"]
+
+PLANTED_KINDS = (
+    "reopened",
+    "escalated",
+    "late_commander",
+    "missing_start",
+    "missing_end",
+    "zero_duration",
+    "negative_duration",
 )
-DRILL_TITLES = ("[DRILL] Failover test of {service}", "[DRILL] Game day: {region} region loss")
-NOTES = (
-    "Looking at the dashboards now.",
-    "Rolled back the last deploy.",
-    "Error rate is back to baseline.",
-    "Paged the owning team.",
-    "Customer support has been informed.",
-    "Scaling up the replicas as a mitigation.",
-    "Root cause looks like a config change from this morning.",
-    "Status page updated.",
-    "Monitoring for another 30 minutes before resolving.",
-    "Opened a ticket for the follow-up work.",
-)
-CUSTOM_TASKS = (
-    "Post a status page update",
-    "Open the PIR document",
-    "Roll back the deploy",
-    "Notify customer support",
-    "Check the SLO dashboards",
-    "Write a timeline",
-)
-SUMMARIES = (
-    "A bad configuration change caused errors; it was rolled back.",
-    "Capacity ran out during peak traffic; we scaled up and added alerts.",
-    "An upstream dependency degraded; traffic was failed over.",
-    "A deploy introduced a regression; fixed forward.",
-)
+"""The keys of :attr:`SeedData.planted`."""
+
+_ESCALATE_FROM = {"Major": "Minor", "Critical": "Major"}
 
 
 @dataclass(slots=True)
 class SeedData:
-    """The generated org catalogue, incidents (ID order) and notes on deliberate oddities."""
+    """The generated org catalogue, incidents (ID order) and where the planted effects are.
+
+    Attributes:
+        notes: incident ID → description of its data-quality oddity (missing or bad impact times).
+        planted: kind (:data:`PLANTED_KINDS`) → IDs of the incidents carrying it, ascending.
+        teams: incident ID → owning team (also the ``team`` label when the incident has one).
+    """
 
     catalog: Catalog
     incidents: list[Incident]
     notes: dict[str, str]
     anchor_ns: int
-
-
-def make_uuid(rng: random.Random) -> str:
-    """A version-4-shaped UUID string drawn from ``rng`` (deterministic, unlike ``uuid.uuid4``)."""
-    h = f"{rng.getrandbits(128):032x}"
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:32]}"
+    planted: dict[str, list[str]] = field(default_factory=dict)
+    teams: dict[str, str] = field(default_factory=dict)
 
 
 def slugify(title: str) -> str:
@@ -196,50 +173,6 @@ def system_tasks(created_ns: int) -> list[Task]:
     ]
 
 
-def build_catalog(rng: random.Random, anchor_ns: int) -> Catalog:
-    """The org's users, roles, severities and label fields."""
-    org_created = truncate_seconds(anchor_ns - 600 * DAY)
-    users: dict[str, User] = {}
-    for index, name in enumerate((*USER_NAMES, API_USER_NAME)):
-        user_id = f"grafana-incident:user-{rng.getrandbits(48):012x}"
-        login = name.split()[0].lower() if index < len(USER_NAMES) else API_USER_NAME
-        email = f"{login}@example.com"
-        digest = hashlib.md5(email.encode(), usedforsecurity=False).hexdigest()
-        users[user_id] = User(
-            user_id=user_id,
-            name=name,
-            email=email,
-            photo_url=f"https://secure.gravatar.com/avatar/{digest}?s=512&d=retro",
-            internal_user_id=f"user-{rng.getrandbits(32):08x}",
-            grafana_user_id=str(index + 2),
-            grafana_login=login,
-            modified_ns=truncate_us(org_created + rng.randrange(300 * DAY)),
-        )
-    api_user_id = next(reversed(users))
-    roles = {
-        9576: Role(9576, "commander", "Leads the response and makes the decisions.", True, True, org_created),
-        9577: Role(9577, "investigator", "Digs into the cause and the fix.", True, False, org_created),
-        9578: Role(9578, "observer", "Follows along.", False, False, org_created),
-    }
-    severities = {}
-    for label, level, color in SEVERITIES:
-        severity_id = make_uuid(rng)
-        severities[severity_id] = Severity(severity_id, label, level, color)
-    label_fields = {}
-    for key, description, color, values in LABEL_KEYS:
-        options = [LabelOption(make_uuid(rng), value) for value in values]
-        label_fields[key] = LabelField(make_uuid(rng), key, key, description, color, options)
-    tags_field = LabelField(
-        make_uuid(rng),
-        TAGS_KEY,
-        "Tags",
-        "Free-form labels",
-        "",
-        [LabelOption(make_uuid(rng), text, description, color) for text, description, color in TAGS],
-    )
-    return Catalog(users, roles, severities, label_fields, tags_field, api_user_id)
-
-
 def generate(seed: int, n: int, anchor: datetime = DEFAULT_ANCHOR) -> SeedData:
     """Generate the catalogue and ``n`` incidents deterministically from ``seed`` and ``anchor``."""
     if n < 0:
@@ -252,59 +185,144 @@ def generate(seed: int, n: int, anchor: datetime = DEFAULT_ANCHOR) -> SeedData:
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _Generator(rng, catalog, anchor_ns).run(n)
+        return _Generator(rng, catalog, anchor_ns, random.Random(f"emulator-extras-{seed}")).run(n)
     finally:
         if was_enabled:
             gc.enable()
 
 
+@dataclass(slots=True)
+class _Plan:
+    incident_id: str
+    team: Team
+    created_ns: int
+    start_ns: int | None
+    end_ns: int | None
+    closed_ns: int
+    severity: str
+    initial_severity: str
+    is_drill: bool
+    open: bool = False
+    reopen: bool = False
+    late_commander: bool = False
+
+
+@dataclass(slots=True)
+class _Cast:
+    commander: str | None
+    investigator: str | None
+    responders: list[str]
+    observers: list[str]
+    creator: str
+
+
 class _Generator:
-    def __init__(self, rng: random.Random, catalog: Catalog, anchor_ns: int) -> None:
+    def __init__(self, rng: random.Random, catalog: Catalog, anchor_ns: int, extras: random.Random) -> None:
         self.rng = rng
+        # Channels, key updates and attachments draw from their own stream, so adding them left
+        # the rest of the seeded data (and the planted effects' numbers) as it was.
+        self.extras = extras
         self.catalog = catalog
         self.anchor_ns = anchor_ns
+        self.improvement_ns = to_ns(IMPROVEMENT_DATE)
+        by_name = {u.name: u.user_id for u in catalog.users.values()}
         self.people = [u for u in catalog.users if u != catalog.api_user_id]
-        # A few people command most incidents, as in real on-call rotations.
-        self.commander_weights = [1.0 / (i + 1) ** 0.7 for i in range(len(self.people))]
+        self.team_people = {team.name: [by_name[name] for name in team.people] for team in TEAMS}
+        self.zones = {team.name: ZoneInfo(team.timezone) for team in TEAMS}
+        # The first people of a team command most of its incidents, as in real on-call rotations.
+        self.commander_weights = {
+            name: list(itertools.accumulate(1.0 / (i + 1) ** 0.7 for i in range(len(people))))
+            for name, people in self.team_people.items()
+        }
         self.severity_by_label = {s.label: s for s in catalog.severities.values()}
         self.roles = {r.name: r for r in catalog.roles.values()}
         self.tags = {o.value: o for o in catalog.tags_field.options}
         self.seq = 0
+        self.planted: dict[str, list[str]] = {kind: [] for kind in PLANTED_KINDS}
+        self.notes: dict[str, str] = {}
 
     def run(self, n: int) -> SeedData:
         rng = self.rng
         span = SPAN_DAYS * DAY
-        # pdf ∝ x^0.35 on [0, 1): incidents get denser towards the anchor.
-        offsets = sorted(span * (1.0 - rng.random() ** (1 / 1.35)) + MINUTE for _ in range(n))
-        created = [truncate_us(self.anchor_ns - int(off)) for off in reversed(offsets)]
-        plans = [self._plan(index, created_ns) for index, created_ns in enumerate(created)]
+        drafts = []
+        for _ in range(n):
+            team = TEAMS_BY_NAME[_TEAM.draw(rng)]
+            is_drill = rng.random() < 0.05
+            severity = "Minor" if is_drill else _SEVERITY.draw(rng)
+            # pdf ∝ x^0.35 on [0, 1): incidents get denser towards the anchor.
+            offset = span * (1.0 - rng.random() ** (1 / 1.35)) + MINUTE
+            created = self._declaration_time(self.anchor_ns - int(offset), team)
+            drafts.append((created, team, is_drill, severity))
+        drafts.sort(key=lambda draft: draft[0])
+        plans = [self._plan(str(index + 1), *draft) for index, draft in enumerate(drafts)]
         self._choose_open(plans)
-        notes = self._oddities(plans)
+        self._bad_data(plans)
         incidents = [self._build(plan) for plan in plans]
-        return SeedData(self.catalog, incidents, notes, self.anchor_ns)
+        teams = {plan.incident_id: plan.team.name for plan in plans}
+        for ids in self.planted.values():
+            ids.sort(key=int)
+        return SeedData(self.catalog, incidents, self.notes, self.anchor_ns, self.planted, teams)
 
     # -- planning: the numbers that decide an incident's shape ------------------------------------
 
-    def _plan(self, index: int, created_ns: int) -> _Plan:
+    def _declaration_time(self, moment_ns: int, team: Team) -> int:
+        """A declaration on the day of ``moment_ns``: working hours in the team's zone, or the night tail."""
         rng = self.rng
-        is_drill = rng.random() < 0.05
-        severity = "Minor" if is_drill else _SEVERITY.draw(rng)
-        median, sigma = DURATION_PARAMS[severity]
-        if is_drill:
-            median, sigma = 30.0, 0.5
+        zone = self.zones[team.name]
+        day = datetime.fromtimestamp(moment_ns // NS_PER_SECOND, zone).date()
+        if rng.random() < NIGHT_SHARE[team.on_call]:
+            if day.weekday() >= 5:
+                hours = rng.random() * 24
+            else:
+                night = 24 - (WORKDAY_END_HOUR - WORKDAY_START_HOUR)
+                hours = (WORKDAY_END_HOUR + rng.random() * night) % 24
+        else:
+            while day.weekday() >= 5:
+                day -= timedelta(days=1)
+            # Two uniforms: busiest around midday, quieter at the edges of the working day.
+            hours = WORKDAY_START_HOUR + (rng.random() + rng.random()) / 2 * (WORKDAY_END_HOUR - WORKDAY_START_HOUR)
+        local = datetime(day.year, day.month, day.day, tzinfo=zone) + timedelta(seconds=hours * 3600)
+        created = truncate_us(int(local.timestamp()) * NS_PER_SECOND + rng.randrange(NS_PER_SECOND))
+        if created > self.anchor_ns - 2 * MINUTE:
+            created = truncate_us(moment_ns)
+        return created
+
+    def _plan(self, incident_id: str, created_ns: int, team: Team, is_drill: bool, severity: str) -> _Plan:
+        rng = self.rng
+        median, sigma = (30.0, 0.5) if is_drill else DURATION_PARAMS[severity]
         minutes = math.exp(math.log(median) + sigma * rng.gauss(0.0, 1.0))
-        duration = int(min(max(minutes, 1.5), 14 * 24 * 60) * MINUTE)
+        if not is_drill:
+            if rng.random() < LONG_TAIL_SHARE:
+                minutes *= rng.uniform(4.0, 12.0)
+            if team.name == SLOW_LABEL[1]:
+                minutes *= SLOW_FACTOR
+            if severity == IMPROVED_SEVERITY and created_ns >= self.improvement_ns:
+                minutes *= IMPROVEMENT_FACTOR
+        duration = int(min(max(minutes, 2.0), 21 * 24 * 60) * MINUTE)
         roll = rng.random()
-        if roll < 0.15:  # impact began before the declaration
-            start_ns = truncate_seconds(created_ns - int(rng.uniform(1, 30) * MINUTE))
+        if roll < 0.15:  # impact began before the declaration (detected late)
+            start_ns = truncate_seconds(created_ns - int(rng.uniform(1, 45) * MINUTE))
         elif roll < 0.2:  # older records keep microseconds on incidentStart (FACTS.md §7)
             start_ns = created_ns
         else:
             start_ns = truncate_seconds(created_ns)
-        closed_ns = truncate_us(max(start_ns + duration, created_ns + MINUTE + rng.randrange(MINUTE)))
-        return _Plan(str(index + 1), created_ns, start_ns, closed_ns, severity, is_drill)
+        end_ns = truncate_us(start_ns + duration)
+        closed_ns = end_ns
+        if rng.random() < 0.15:  # closed a while after the impact ended
+            closed_ns = truncate_us(end_ns + int(rng.uniform(5, 120) * MINUTE))
+        closed_ns = max(closed_ns, truncate_us(created_ns + 2 * MINUTE + rng.randrange(MINUTE)))
+        lasting = closed_ns - created_ns
+        initial = severity
+        if severity in _ESCALATE_FROM and lasting >= 90 * MINUTE and rng.random() < ESCALATION_SHARE:
+            initial = _ESCALATE_FROM[severity]
+        plan = _Plan(incident_id, team, created_ns, start_ns, end_ns, closed_ns, severity, initial, is_drill)
+        if not is_drill and lasting >= 3 * HOUR:
+            plan.reopen = rng.random() < REOPEN_SHARE
+            plan.late_commander = rng.random() < LATE_COMMANDER_SHARE
+        return plan
 
     def _choose_open(self, plans: list[_Plan]) -> None:
+        """About 3% still open (at least 2 from 50 incidents): recent ones and one forgotten one."""
         rng = self.rng
         n = len(plans)
         target = round(0.03 * n)
@@ -315,7 +333,11 @@ class _Generator:
         for plan in natural[target:]:  # too many would still be open at the anchor: close them
             room = max(limit - plan.created_ns, 2 * MINUTE)
             plan.closed_ns = truncate_us(plan.created_ns + int(room * rng.uniform(0.3, 0.9)))
-            plan.start_ns = min(plan.start_ns, truncate_seconds(plan.created_ns))
+            if plan.start_ns is not None:
+                plan.start_ns = min(plan.start_ns, truncate_seconds(plan.created_ns))
+            plan.end_ns = plan.closed_ns
+            plan.reopen = plan.late_commander = False
+            plan.initial_severity = plan.severity
         chosen = natural[:target]
         taken = {id(p) for p in chosen}
         recent = [p for p in plans[int(n * 0.9) :] if id(p) not in taken and not p.is_drill]
@@ -323,42 +345,60 @@ class _Generator:
         if n >= 100 and len(chosen) < target:  # one long-forgotten open incident
             old = [p for p in plans[: n // 2] if not p.is_drill]
             if old:
-                chosen.append(rng.choice(old))
+                chosen.append(pick(rng, old))
         while len(chosen) < target and recent:
             chosen.append(recent.pop())
         for plan in chosen:
-            plan.open = True
+            plan.open, plan.reopen, plan.end_ns = True, False, None
             if rng.random() < 0.3:
-                plan.severity = "Pending"
+                plan.severity = plan.initial_severity = "Pending"
 
-    def _oddities(self, plans: list[_Plan]) -> dict[str, str]:
-        notes: dict[str, str] = {}
-        candidates = [p for p in plans if not p.open and not p.is_drill]
-        if len(plans) >= 50 and candidates:
-            plan = candidates[int(len(candidates) * 0.37)]
-            plan.oddity = "end-before-start"
-            notes[plan.incident_id] = "incidentEnd is 10 minutes before incidentStart (start edited after closing)"
-        if len(plans) >= 100 and len(candidates) > 1:
-            plan = candidates[int(len(candidates) * 0.61)]
-            plan.oddity = "zero-duration"
-            notes[plan.incident_id] = "incidentEnd equals incidentStart (durationSeconds 0)"
-        return notes
+    def _bad_data(self, plans: list[_Plan]) -> None:
+        """Zero and negative impact durations and missing impact times on some resolved incidents."""
+        rng = self.rng
+        candidates = [p for p in plans if not p.open and not p.is_drill and not p.reopen]
+        count = round(BAD_ENTRY_SHARE * len(candidates))
+        negative = max(count, 1 if len(plans) >= 50 else 0)
+        zero = max(count, 1 if len(plans) >= 100 else 0)
+        picked = rng.sample(candidates, min(len(candidates), negative + zero))
+        for index, plan in enumerate(picked):
+            assert plan.start_ns is not None
+            if index < negative:
+                plan.end_ns = truncate_seconds(plan.start_ns - 10 * MINUTE)
+                self._note(plan, "negative_duration", "incidentEnd is 10 minutes before incidentStart")
+            else:
+                plan.end_ns = plan.start_ns
+                self._note(plan, "zero_duration", "incidentEnd equals incidentStart (durationSeconds 0)")
+        taken = {id(p) for p in picked}
+        for plan in candidates:
+            if id(plan) in taken:
+                continue
+            roll = rng.random()
+            if roll < MISSING_START_SHARE:
+                plan.start_ns = None
+                self._note(plan, "missing_start", "incidentStart was never set (use createdTime)")
+            elif roll < MISSING_START_SHARE + MISSING_END_SHARE:
+                plan.end_ns = None
+                self._note(plan, "missing_end", "incidentEnd was never set although resolved (use closedTime)")
+
+    def _note(self, plan: _Plan, kind: str, text: str) -> None:
+        self.planted[kind].append(plan.incident_id)
+        self.notes[plan.incident_id] = text
 
     # -- building the records ----------------------------------------------------------------------
 
     def _build(self, plan: _Plan) -> Incident:
         rng = self.rng
         closed_ns = None if plan.open else plan.closed_ns
-        end_ns = self._end_time(plan, closed_ns)
-        team, service, region, labels = self._labels(plan, closed_ns is not None)
-        title = rng.choice(DRILL_TITLES if plan.is_drill else TITLES).format(service=service, region=region)
-        cast = self._cast()
+        service, region, labels = self._labels(plan, closed_ns is not None)
+        title = pick(rng, DRILL_TITLES if plan.is_drill else TITLES).format(service=service, region=region)
+        cast = self._cast(plan.team)
         incident = Incident(
             incident_id=plan.incident_id,
             title=title,
             slug=slugify(title),
-            description=f"{service} in {region} is affected. Team {team} is investigating.",
-            summary=rng.choice(SUMMARIES) if closed_ns is not None and rng.random() < 0.6 else "",
+            description=f"{service} in {region} is affected. Team {plan.team.name} is investigating.",
+            summary=pick(rng, SUMMARIES) if closed_ns is not None and rng.random() < 0.6 else "",
             status="resolved" if closed_ns is not None else "active",
             severity_id=self.severity_by_label[plan.severity].severity_id,
             is_drill=plan.is_drill,
@@ -368,145 +408,112 @@ class _Generator:
             created_by=cast.creator,
             closed_ns=closed_ns,
             start_ns=plan.start_ns,
-            end_ns=end_ns,
+            end_ns=plan.end_ns,
             labels=labels,
         )
-        timeline = _Timeline(self, incident, closed_ns if closed_ns is not None else self.anchor_ns - MINUTE)
-        timeline.add("incidentCreated", cast.creator, plan.created_ns, body=f"Incident declared: {title}")
-        if plan.start_ns < truncate_seconds(plan.created_ns):
-            when = timeline.after(2 * MINUTE, 20 * MINUTE)
-            body = "Incident start time updated"
-            timeline.add("incidentStart", cast.creator, when, event_ns=plan.start_ns, body=body)
         incident.tasks = system_tasks(plan.created_ns)
-        self._assign_roles(incident, timeline, cast)
-        self._rate_severity(plan, incident, timeline, cast)
-        self._label_items(labels, timeline, cast.creator)
-        incident.tasks.extend(self._custom_tasks(incident, timeline, cast.creator))
-        self._notes_and_closing(incident, timeline, cast)
+        horizon = closed_ns if closed_ns is not None else self.anchor_ns - MINUTE
+        timeline = _Timeline(self, incident, horizon)
+        _Story(self, plan, incident, cast, timeline).tell()
+        if not plan.is_drill:
+            self._extras(incident, cast, timeline)
         incident.activity = timeline.finish()
         incident.version = len(incident.activity)
         incident.modified_ns = max(item.created_ns for item in incident.activity)
         return incident
 
-    def _end_time(self, plan: _Plan, closed_ns: int | None) -> int | None:
-        """incidentEnd: closedTime, or earlier (impact ended first), or one of the oddities."""
-        if closed_ns is None:
-            return None
-        start_ns = plan.start_ns
-        if plan.oddity == "end-before-start":
-            return truncate_seconds(start_ns - 10 * MINUTE)
-        if plan.oddity == "zero-duration":
-            return start_ns
-        if self.rng.random() < 0.15 and closed_ns - start_ns > 20 * MINUTE:
-            early = int(self.rng.uniform(5 * MINUTE, min(2 * HOUR, (closed_ns - start_ns) / 2)))
-            return truncate_seconds(closed_ns - early)
-        return closed_ns
+    def _extras(self, incident: Incident, cast: _Cast, timeline: _Timeline) -> None:
+        """A Slack channel (``incidentChannels``, ``refs``), key updates and screenshots on notes."""
+        rng = self.extras
+        notes = [item for item in timeline.items if item.kind == "userNote"]
+        if rng.random() < SLACK_CHANNEL_SHARE:
+            channel_id = "C" + f"{rng.getrandbits(40):010X}"
+            name = f"inc-{incident.incident_id}-{incident.slug}"[:80]
+            incident.channels.append(Channel("slack", channel_id, SLACK_TEAM_ID, name))
+            incident.refs.append(
+                Ref("slackChannel", channel_id, f"https://slack.com/app_redirect?channel={channel_id}")
+            )
+            when = timeline.clamp(incident.created_ns + rng.randrange(5 * NS_PER_SECOND, 2 * MINUTE))
+            timeline.add(
+                "incidentUpdated",
+                cast.creator,
+                when,
+                body=f"Created Slack channel #{name}",
+                field_values={"channelID": channel_id},
+                rng=rng,
+            )
+        severe = self.catalog.severities[incident.severity_id].label in ("Critical", "Major")
+        if notes and (severe or rng.random() < 0.2):
+            author = cast.commander or cast.creator
+            chosen = [notes[0], *rng.sample(notes[1:], min(len(notes) - 1, rng.randrange(3)))]
+            for index, note in enumerate(sorted(chosen, key=lambda item: item.created_ns)):
+                content = KEY_UPDATES[min(index, len(KEY_UPDATES) - 2)]
+                if index and note is notes[-1] and incident.closed_ns is not None:
+                    content = KEY_UPDATES[-1]
+                when = note.created_ns + 1000
+                update = KeyUpdate(
+                    make_uuid(rng), incident.incident_id, None, content, "text/plain", when, when, author, author
+                )
+                incident.key_updates.append(update)
+                item = timeline.add(
+                    "incidentUpdated",
+                    author,
+                    when,
+                    body=f"Key update: {content}",
+                    field_values={"keyUpdateID": update.key_update_id},
+                    rng=rng,
+                )
+                item.tags.append("important")
+        for note in notes:
+            if rng.random() < SCREENSHOT_SHARE:
+                name = f"{rng.getrandbits(32):08x}"
+                url = f"https://grafana.example.com/render/d-solo/{name}/dashboard.png"
+                note.attachments.append(
+                    Attachment(
+                        make_uuid(rng), note.user_id, url, note.created_ns, "image/png", "image", "png", 48_213, "embed"
+                    )
+                )
 
-    def _cast(self) -> _Cast:
-        """Who commands, investigates, observes and declared the incident."""
+    def _cast(self, team: Team) -> _Cast:
+        """Who commands, investigates, responds, observes and declared the incident."""
         rng = self.rng
-        commander = rng.choices(self.people, self.commander_weights)[0] if rng.random() < 0.95 else None
+        members = self.team_people[team.name]
+        commander = None
+        if rng.random() < 0.95:
+            weights = self.commander_weights[team.name]
+            commander = members[bisect.bisect(weights, rng.random() * weights[-1])]
         investigator = None
         if rng.random() < 0.7:
-            investigator = commander if commander and rng.random() < 0.1 else rng.choice(self.people)
-        observers = rng.sample(self.people, rng.choice((0, 0, 1, 1, 2, 3)))
-        creator = commander if commander and rng.random() < 0.6 else rng.choice(self.people)
-        return _Cast(commander, investigator, observers, creator)
+            pool = self.people if rng.random() < 0.1 else members
+            investigator = pick(rng, [p for p in pool if p != commander] or pool)
+        responders = [p for p in (commander, investigator) if p is not None]
+        others = [p for p in members if p not in responders]
+        responders += rng.sample(others, min(len(others), pick(rng, (0, 1, 1, 2, 3))))
+        if len(responders) < 2:
+            responders += rng.sample([p for p in self.people if p not in responders], 2 - len(responders))
+        observers = rng.sample(self.people, pick(rng, (0, 0, 1, 1, 2, 3)))
+        creator = commander if commander and rng.random() < 0.6 else pick(rng, members)
+        return _Cast(commander, investigator, responders, observers, creator)
 
-    def _assign_roles(self, incident: Incident, timeline: _Timeline, cast: _Cast) -> None:
-        """Role assignments with their timeline items; ticks the matching system tasks."""
-        for role_name, holder, lo, hi, task in (
-            ("commander", cast.commander, 5 * NS_PER_SECOND, 5 * MINUTE, incident.tasks[0]),
-            ("investigator", cast.investigator, 2 * MINUTE, 30 * MINUTE, incident.tasks[1]),
-        ):
-            if holder is None:
-                continue
-            incident.assignments.append(Assignment(holder, self.roles[role_name].role_id))
-            when = timeline.after(lo, hi)
-            body = f"{self._name(holder)} assigned as {role_name}"
-            timeline.add("roleAssigned", cast.creator, when, subject=holder, body=body)
-            task.status, task.modified_ns = "done", when
-        for observer in cast.observers:
-            incident.assignments.append(Assignment(observer, self.roles["observer"].role_id))
-
-    def _rate_severity(self, plan: _Plan, incident: Incident, timeline: _Timeline, cast: _Cast) -> None:
-        """Severity changes from Pending (sometimes via an escalation step); ticks must-choose-severity."""
-        if plan.severity == "Pending":
-            return
-        when = timeline.after(MINUTE, 15 * MINUTE)
-        steps = [("Pending", plan.severity, cast.commander or cast.creator)]
-        if self.rng.random() < 0.15 and plan.severity in ("Major", "Critical"):
-            first = "Minor" if plan.severity == "Major" else "Major"
-            steps = [("Pending", first, cast.creator), (first, plan.severity, cast.commander or cast.creator)]
-        for index, (previous, severity, who) in enumerate(steps):
-            if index:
-                when = timeline.after(5 * MINUTE, 40 * MINUTE)
-            timeline.add(
-                "incidentSeverityChanged",
-                who,
-                when,
-                body=f"Severity changed from {previous} to {severity}",
-                field_values={"previousSeverity": previous, "severity": severity},
-            )
-        incident.tasks[2].status, incident.tasks[2].modified_ns = "done", when
-
-    def _label_items(self, labels: list[Label], timeline: _Timeline, creator: str) -> None:
-        """labelAdded items for some labels; most are set in the declaration form, without one."""
-        for label in labels[:2]:
-            if self.rng.random() < 0.5:
-                continue
-            text = label.text if label.is_tag else f"{label.key}:{label.text}"
-            timeline.add(
-                "labelAdded",
-                creator,
-                timeline.after(MINUTE, HOUR),
-                body=f'Added label "{text}"',
-                field_values={"key": label.key, "label": label.text},
-            )
-
-    def _notes_and_closing(self, incident: Incident, timeline: _Timeline, cast: _Cast) -> None:
-        """User notes up to 3-15 items in all, then the status change and close for resolved incidents."""
+    def _labels(self, plan: _Plan, resolved: bool) -> tuple[str, str, list[Label]]:
         rng = self.rng
-        closed_ns, end_ns = incident.closed_ns, incident.end_ns
-        closing: list[tuple[str, int, int, str]] = []
-        if closed_ns is not None:
-            closing.append(("incidentStatusChanged", closed_ns, closed_ns, "Status changed from active to resolved"))
-            closing.append(("incidentClosed", closed_ns, closed_ns, "Incident resolved"))
-            if end_ns is not None and end_ns != closed_ns:
-                edited = min(closed_ns + rng.randrange(1, 120) * NS_PER_SECOND, self.anchor_ns)
-                closing.append(("incidentEnd", edited, end_ns, "Incident end time updated"))
-        room = max(0, 15 - len(timeline.items) - len(closing))
-        wanted = max(0, 3 - len(timeline.items) - len(closing))
-        for _ in range(min(room, max(wanted, _geometric(rng, 0.45)))):
-            when = timeline.after(0, max(timeline.horizon - incident.created_ns, MINUTE))
-            item = timeline.add("userNote", rng.choice(self.people), when, body=rng.choice(NOTES))
-            item.immutable, item.relevance = False, "normal"
-            if rng.random() < 0.1:
-                item.tags.append("important")
-        for kind, created, event, body in closing:
-            item = timeline.add(kind, cast.commander or cast.creator, created, event_ns=event, body=body)
-            if kind == "incidentStatusChanged":
-                item.field_values = {"previousStatus": "active", "status": "resolved"}
-
-    def _labels(self, plan: _Plan, resolved: bool) -> tuple[str, str, str, list[Label]]:
-        rng = self.rng
-        team = _TEAM.draw(rng)
-        service = rng.choice(TEAM_SERVICES[team])
-        region = rng.choice(REGIONS)
+        team = plan.team.name
+        service = pick(rng, plan.team.services)
+        region = pick(rng, REGIONS)
         labels: list[Label] = []
-        if rng.random() < 0.9:
+        if rng.random() < 0.95:
             labels.append(self._keyed("team", team))
             if rng.random() < 0.85:
                 labels.append(self._keyed("service_name", service))
         if rng.random() < 0.7:
             labels.append(self._keyed("region", region))
         if resolved and not plan.is_drill and rng.random() < 0.6:
-            labels.append(self._keyed("cause", rng.choice(CAUSES)))
+            labels.append(self._keyed("cause", pick(rng, CAUSES)))
         tag_chances = {
-            "security": 0.25 if team == "identity" else 0.04,
-            "database": 0.3 if team == "payments" else 0.06,
+            "security": 0.35 if team == "identity" else 0.03,
+            "database": 0.35 if team == "payments" else 0.05,
             "customer-facing": 0.5 if plan.severity in ("Critical", "Major") else 0.12,
-            "network": 0.2 if team == "platform" else 0.05,
+            "network": 0.25 if team == "platform" else 0.05,
             "PIR not needed": 0.3 if plan.severity == "Minor" else 0.03,
             "false-positive": 0.4 if plan.severity == "Pending" else 0.01,
             "follow-up": 0.1,
@@ -514,9 +521,11 @@ class _Generator:
         }
         for text, chance in tag_chances.items():
             if rng.random() < chance:
+                if text == "customer-facing":
+                    text = _CUSTOMER_FACING.draw(rng)
                 option = self.tags[text]
                 labels.insert(0, Label(TAGS_KEY, text, option.description, option.color))
-        return team, service, region, labels
+        return service, region, labels
 
     def _keyed(self, key: str, value: str) -> Label:
         field = self.catalog.label_fields[key]
@@ -524,65 +533,233 @@ class _Generator:
         assert option is not None
         return Label(key, value, option.description or field.description, option.color or field.color)
 
-    def _custom_tasks(self, incident: Incident, timeline: _Timeline, creator: str) -> list[Task]:
-        rng = self.rng
-        tasks = []
-        resolved = incident.closed_ns is not None
-        for text in rng.sample(CUSTOM_TASKS, rng.choice((0, 0, 1, 1, 2, 3, 4))):
-            # Custom task times keep nanoseconds (FACTS.md §7 saw ns on task times).
-            created = timeline.after(MINUTE, 2 * HOUR) + rng.randrange(1, 1000)
-            status = (_TASK_STATUS_RESOLVED if resolved else _TASK_STATUS_OPEN).draw(rng)
-            author = rng.choice([creator, *(a.user_id for a in incident.assignments)])
-            assigned = rng.choice(self.people) if rng.random() < 0.5 else None
-            task = Task(make_uuid(rng), text, status, False, created, created, author, assigned)
-            if len(timeline.items) < 11:
-                timeline.add(
-                    "taskAdded",
-                    author,
-                    truncate_us(created),
-                    body=f'Added task "{text}"',
-                    field_values={"taskID": task.task_id},
-                )
-            if status != "todo":
-                finished = timeline.clamp(created + rng.randrange(MINUTE, 3 * HOUR))
-                task.modified_ns = finished + rng.randrange(1, 1000)
-                if status == "done" and len(timeline.items) < 11:
-                    timeline.add(
-                        "taskCompleted",
-                        author,
-                        truncate_us(task.modified_ns),
-                        body=f'Completed task "{text}"',
-                        field_values={"taskID": task.task_id},
-                    )
-            tasks.append(task)
-        return tasks
-
-    def _name(self, user_id: str) -> str:
+    def name(self, user_id: str) -> str:
         return self.catalog.users[user_id].name
 
     def next_seq(self) -> int:
         self.seq += 1
         return self.seq
 
+    def next_working_time(self, ns: int, team: Team) -> int:
+        """``ns`` if it is in the team's working hours, else a time early in its next working morning."""
+        zone = self.zones[team.name]
+        local = datetime.fromtimestamp(ns // NS_PER_SECOND, zone)
+        if local.weekday() < 5 and WORKDAY_START_HOUR <= local.hour < WORKDAY_END_HOUR:
+            return ns
+        day = local.date() if local.hour < WORKDAY_START_HOUR else local.date() + timedelta(days=1)
+        while day.weekday() >= 5:
+            day += timedelta(days=1)
+        morning = datetime(day.year, day.month, day.day, WORKDAY_START_HOUR, tzinfo=zone)
+        return int(morning.timestamp()) * NS_PER_SECOND + self.rng.randrange(90 * MINUTE)
 
-@dataclass(slots=True)
-class _Cast:
-    commander: str | None
-    investigator: str | None
-    observers: list[str]
-    creator: str
 
+class _Story:
+    """The timeline of one incident: a burst at declaration, a few while it lasts, one at the end."""
 
-@dataclass(slots=True)
-class _Plan:
-    incident_id: str
-    created_ns: int
-    start_ns: int
-    closed_ns: int
-    severity: str
-    is_drill: bool
-    open: bool = False
-    oddity: str = ""
+    def __init__(self, gen: _Generator, plan: _Plan, incident: Incident, cast: _Cast, timeline: _Timeline) -> None:
+        self.gen = gen
+        self.rng = gen.rng
+        self.plan = plan
+        self.incident = incident
+        self.cast = cast
+        self.timeline = timeline
+        self.pending_tasks: list[tuple[Task, str]] = []
+
+    def tell(self) -> None:
+        plan, timeline, cast = self.plan, self.timeline, self.cast
+        created = plan.created_ns
+        resolved = self.incident.closed_ns is not None
+        timeline.add("incidentCreated", cast.creator, created, body=f"Incident declared: {self.incident.title}")
+        t = self._declaration_burst(created)
+        final_start = max(t, plan.closed_ns - int(self.rng.uniform(5, 30) * MINUTE)) if resolved else timeline.horizon
+        reopen_window = self._reopen(t, final_start) if plan.reopen else None
+        starts = self._burst_starts(t + 30 * MINUTE, final_start - 20 * MINUTE)
+        if plan.initial_severity != plan.severity:
+            when = starts[0] if starts else timeline.clamp(t + int(self.rng.uniform(20, 60) * MINUTE))
+            self._severity(plan.initial_severity, plan.severity, self._responder(), when)
+            self.gen.planted["escalated"].append(plan.incident_id)
+        for start in starts:
+            if reopen_window is not None and reopen_window[0] <= start < reopen_window[1]:
+                continue  # nobody works on it while it is (wrongly) resolved
+            self._burst(start, self.rng.randint(2, 4))
+        if resolved:
+            t = self._burst(final_start, self.rng.randint(1, 2))
+            self._close(final_start)
+
+    # -- bursts ----------------------------------------------------------------------------------
+
+    def _step(self, t: int, lo_minutes: float = 1.0, hi_minutes: float = 5.0) -> int:
+        return self.timeline.clamp(t + int(self.rng.uniform(lo_minutes, hi_minutes) * MINUTE))
+
+    def _responder(self) -> str:
+        return pick(self.rng, self.cast.responders)
+
+    def _declaration_burst(self, created: int) -> int:
+        """Triage right after declaring: start time, roles, severity, labels, tasks, first notes."""
+        rng, plan, cast, timeline, incident = self.rng, self.plan, self.cast, self.timeline, self.incident
+        t = created
+        if plan.start_ns is not None and plan.start_ns < truncate_seconds(created):
+            t = self._step(t, 2, 10)
+            timeline.add("incidentStart", cast.creator, t, event_ns=plan.start_ns, body="Incident start time updated")
+        if cast.commander is not None:
+            if plan.late_commander:
+                latest = max(LATE_COMMANDER_AFTER, min(6 * HOUR, int((plan.closed_ns - created) * 0.6)))
+                when = timeline.clamp(created + int(rng.uniform(LATE_COMMANDER_AFTER, latest)))
+                if when - created >= LATE_COMMANDER_AFTER:
+                    self.gen.planted["late_commander"].append(plan.incident_id)
+            else:
+                when = t = self._step(t, 0.1, 5)
+            self._assign("commander", cast.commander, when, incident.tasks[0])
+        if cast.investigator is not None:
+            t = self._step(t, 1, 8)
+            self._assign("investigator", cast.investigator, t, incident.tasks[1])
+        if plan.severity != "Pending":
+            t = self._step(t, 1, 6)
+            self._severity("Pending", plan.initial_severity, cast.commander or cast.creator, t)
+            incident.tasks[2].status, incident.tasks[2].modified_ns = "done", t
+        for label in incident.labels[:2]:
+            if rng.random() < 0.5:
+                t = self._step(t, 0.5, 3)
+                text = label.text if label.is_tag else f"{label.key}:{label.text}"
+                timeline.add(
+                    "labelAdded",
+                    cast.creator,
+                    t,
+                    body=f'Added label "{text}"',
+                    field_values={"key": label.key, "label": label.text},
+                )
+        for text in rng.sample(CUSTOM_TASKS, pick(rng, (0, 0, 1, 1, 2, 3))):
+            t = self._step(t, 0.5, 4)
+            self._add_task(text, t)
+        for _ in range(rng.randint(1, 3)):
+            t = self._step(t)
+            self._note(t)
+        return t
+
+    def _burst(self, start: int, items: int) -> int:
+        """A few notes and task updates minutes apart by the responders; returns when it ended."""
+        t = self.timeline.clamp(start)
+        for _ in range(items):
+            if self.pending_tasks and self.rng.random() < 0.4:
+                self._finish_task(t)
+            else:
+                self._note(t)
+            t = self._step(t)
+        return t
+
+    def _burst_starts(self, lo: int, hi: int) -> list[int]:
+        """When later bursts begin: more for longer incidents; office-hours teams wait for the morning."""
+        if hi - lo < 30 * MINUTE:
+            return []
+        rng, plan = self.rng, self.plan
+        count = min(4, 1 + int(math.log2(1 + (hi - lo) / HOUR)))
+        starts = sorted(lo + int(rng.random() * (hi - lo)) for _ in range(count))
+        if not plan.team.on_call and plan.severity != "Critical":
+            starts = [s for s in (self.gen.next_working_time(s, plan.team) for s in starts) if s < hi]
+        return starts
+
+    # -- items -----------------------------------------------------------------------------------
+
+    def _note(self, when: int) -> None:
+        item = self.timeline.add("userNote", self._responder(), when, body=pick(self.rng, NOTES))
+        item.immutable, item.relevance = False, "normal"
+        if self.rng.random() < 0.1:
+            item.tags.append("important")
+
+    def _assign(self, role_name: str, holder: str, when: int, task: Task) -> None:
+        gen = self.gen
+        self.incident.assignments.append(Assignment(holder, gen.roles[role_name].role_id))
+        self.timeline.add(
+            "roleAssigned",
+            self.cast.creator,
+            when,
+            subject=holder,
+            body=f"{gen.name(holder)} assigned as {role_name}",
+            field_values={"role": role_name},
+        )
+        task.status, task.modified_ns = "done", when
+        if role_name == "commander":
+            for observer in self.cast.observers:
+                self.incident.assignments.append(Assignment(observer, gen.roles["observer"].role_id))
+
+    def _severity(self, previous: str, severity: str, who: str, when: int) -> None:
+        self.timeline.add(
+            "incidentSeverityChanged",
+            who,
+            when,
+            body=f"Severity changed from {previous} to {severity}",
+            field_values={"previousSeverity": previous, "severity": severity},
+        )
+
+    def _add_task(self, text: str, when: int) -> None:
+        rng = self.rng
+        # Custom task times keep nanoseconds (FACTS.md §7 saw ns on task times).
+        created = when + rng.randrange(1, 1000)
+        author = self._responder()
+        assigned = pick(rng, self.cast.responders) if rng.random() < 0.5 else None
+        task = Task(make_uuid(rng), text, "todo", False, created, created, author, assigned)
+        self.incident.tasks.append(task)
+        self.timeline.add("taskAdded", author, when, body=f'Added task "{text}"', field_values={"taskID": task.task_id})
+        resolved = self.incident.closed_ns is not None
+        target = (_TASK_STATUS_RESOLVED if resolved else _TASK_STATUS_OPEN).draw(rng)
+        if target == "progress":
+            task.status = "progress"
+            task.modified_ns = max(created, self._step(when, 1, 30) + rng.randrange(1, 1000))
+        elif target == "done":
+            self.pending_tasks.append((task, author))
+
+    def _finish_task(self, when: int) -> None:
+        task, author = self.pending_tasks.pop(0)
+        task.status = "done"
+        task.modified_ns = max(task.created_ns, when + self.rng.randrange(1, 1000))
+        self.timeline.add(
+            "taskCompleted",
+            author,
+            truncate_us(task.modified_ns),
+            body=f'Completed task "{task.text}"',
+            field_values={"taskID": task.task_id},
+        )
+
+    def _status(self, previous: str, status: str, when: int, who: str) -> None:
+        item = self.timeline.add("incidentStatusChanged", who, when, body=f"Status changed from {previous} to {status}")
+        item.field_values = {"previousStatus": previous, "status": status}
+        if status == "resolved":
+            self.timeline.add("incidentClosed", who, when, body="Incident resolved")
+
+    def _reopen(self, after: int, final_start: int) -> tuple[int, int] | None:
+        """Resolve too early, then reopen; returns the (resolved, reopened) window, or None if no room."""
+        plan, rng = self.plan, self.rng
+        first = max(
+            after + 10 * MINUTE, plan.created_ns + int((plan.closed_ns - plan.created_ns) * rng.uniform(0.3, 0.5))
+        )
+        room = final_start - first
+        if room < 40 * MINUTE:
+            return None
+        reopened = first + int(rng.uniform(10 * MINUTE, min(2 * HOUR, room / 2)))
+        who = self.cast.commander or self.cast.creator
+        self._status("active", "resolved", truncate_us(first), who)
+        self._status("resolved", "active", truncate_us(reopened), who)
+        item = self.timeline.add("userNote", who, truncate_us(reopened) + 1000, body=REOPEN_NOTE)
+        item.immutable, item.relevance = False, "normal"
+        self.gen.planted["reopened"].append(plan.incident_id)
+        return first, reopened
+
+    def _close(self, final_start: int) -> None:
+        plan, rng = self.plan, self.rng
+        closed = plan.closed_ns
+        while self.pending_tasks:
+            self._finish_task(self.timeline.clamp(final_start))
+        self._status("active", "resolved", closed, self.cast.commander or self.cast.creator)
+        end = plan.end_ns
+        if end is not None and end != closed:
+            edited = min(closed + rng.randrange(1, 120) * NS_PER_SECOND, self.gen.anchor_ns)
+            self.timeline.add(
+                "incidentEnd",
+                self.cast.commander or self.cast.creator,
+                edited,
+                event_ns=end,
+                body="Incident end time updated",
+            )
 
 
 class _Timeline:
@@ -592,17 +769,14 @@ class _Timeline:
         self.gen = gen
         self.incident = incident
         self.horizon = horizon
+        self.latest = max(horizon - NS_PER_SECOND, incident.created_ns + NS_PER_SECOND)
         self.items: list[ActivityItem] = []
 
-    def after(self, lo: int, hi: int) -> int:
-        """A µs time ``lo..hi`` after declaration, clamped before the horizon (close or anchor)."""
-        offset = self.gen.rng.randrange(int(lo), max(int(hi), int(lo) + 1))
-        return self.clamp(self.incident.created_ns + offset)
-
     def clamp(self, ns: int) -> int:
-        """``ns`` at µs precision, moved before the horizon if it is past it."""
-        latest = max(self.horizon - NS_PER_SECOND, self.incident.created_ns + NS_PER_SECOND)
-        return truncate_us(min(ns, latest))
+        """``ns`` at µs precision, moved before the horizon (close or anchor) if it is past it."""
+        if ns > self.latest:
+            ns = self.latest
+        return ns - ns % 1000
 
     def add(
         self,
@@ -614,20 +788,24 @@ class _Timeline:
         body: str = "",
         subject: str = "",
         field_values: dict[str, str] | None = None,
+        rng: random.Random | None = None,
     ) -> ActivityItem:
-        """Append an item; ``event_ns`` defaults to ``created_ns``."""
+        """Append an item; ``event_ns`` defaults to ``created_ns``; its ID is drawn from ``rng``."""
         item = ActivityItem(
-            item_id=make_uuid(self.gen.rng),
-            incident_id=self.incident.incident_id,
-            kind=kind,
-            user_id=user_id,
-            created_ns=created_ns,
-            event_ns=created_ns if event_ns is None else event_ns,
-            body=body,
-            seq=0,
-            subject_user_id=subject,
-            field_values=dict(field_values or {}),
-            relevance="high" if kind in ("incidentCreated", "incidentClosed") else "automatic",
+            (rng or self.gen.rng).getrandbits(128),
+            self.incident.incident_id,
+            kind,
+            user_id,
+            created_ns,
+            created_ns if event_ns is None else event_ns,
+            body,
+            0,
+            subject,
+            "",
+            [],
+            True,
+            field_values if field_values is not None else {},
+            "high" if kind in ("incidentCreated", "incidentClosed") else "automatic",
         )
         self.items.append(item)
         return item
@@ -652,13 +830,7 @@ class _Weights:
 
 
 _SEVERITY = _Weights(SEVERITY_WEIGHTS)
-_TEAM = _Weights(TEAM_WEIGHTS)
+_TEAM = _Weights({team.name: team.weight for team in TEAMS})
+_CUSTOMER_FACING = _Weights(CUSTOMER_FACING_VARIANTS)
 _TASK_STATUS_RESOLVED = _Weights({"done": 0.75, "todo": 0.15, "progress": 0.10})
 _TASK_STATUS_OPEN = _Weights({"todo": 0.4, "progress": 0.3, "done": 0.3})
-
-
-def _geometric(rng: random.Random, p: float) -> int:
-    count = 0
-    while rng.random() > p and count < 12:
-        count += 1
-    return count + 1

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 from incident_analytics.emulator.faults import Fault, FaultPlan, TokenBucket
 from incident_analytics.emulator.handlers import Api
-from incident_analytics.emulator.rpc import RpcError
+from incident_analytics.emulator.request import RpcError
 
 logger = logging.getLogger("incident_analytics.emulator")
 

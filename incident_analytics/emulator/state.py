@@ -9,8 +9,8 @@ leaves the incident untouched: no new version, no activity.
 
 from __future__ import annotations
 
+import random
 import threading
-import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
@@ -23,17 +23,24 @@ from incident_analytics.emulator.model import (
     TAGS_KEY,
     ActivityItem,
     Assignment,
+    Attachment,
     Catalog,
+    Channel,
+    HookRun,
     Incident,
+    KeyUpdate,
     Label,
     LabelField,
     LabelOption,
+    Ref,
     Task,
 )
-from incident_analytics.emulator.query import Node, Subject
-from incident_analytics.emulator.rpc import BadRequest, NotFound
+from incident_analytics.emulator.org import OrgWrites, default_statuses
+from incident_analytics.emulator.query import Node, QuerySyntaxError, Subject, parse
+from incident_analytics.emulator.request import BadRequest, NotFound
 from incident_analytics.emulator.seed import DEFAULT_ANCHOR, generate, slugify, system_tasks
-from incident_analytics.emulator.times import WriteClock, truncate_seconds, truncate_us
+from incident_analytics.emulator.times import NS_PER_SECOND, WriteClock, truncate_seconds, truncate_us
+from incident_analytics.emulator.world import SLACK_TEAM_ID, make_uuid
 
 JSON = dict[str, Any]
 SortKey = tuple[Any, ...]
@@ -59,27 +66,47 @@ ROLE_NAMES = ("commander", "investigator", "observer")
 SYSTEM_ROLE_TASKS = {"commander": SYSTEM_TASK_COMMANDER, "investigator": SYSTEM_TASK_INVESTIGATOR}
 
 
-class State:
+class State(OrgWrites):
     """Catalogue, incidents and their histories, with thread-safe reads and writes.
 
     Attributes:
         catalog: users, roles, severities, label fields.
         incidents: incident ID → :class:`~incident_analytics.emulator.model.Incident`, in ID order.
         notes: incident ID → description of a deliberate data-quality oddity in the seeded data.
+        planted: planted effect → IDs of the seeded incidents carrying it (see :mod:`.seed`).
+        teams: incident ID → the team owning a seeded incident.
         anchor_ns: the seeded data's "now" in nanoseconds.
         lock: hold it to read several things consistently while the server runs.
     """
 
-    def __init__(self, seed: int = 0, incidents: int = 300, *, now: datetime | None = None) -> None:
+    def __init__(
+        self, seed: int = 0, incidents: int = 300, *, now: datetime | None = None, fixed_clock: bool = False
+    ) -> None:
         data = generate(seed, incidents, now or DEFAULT_ANCHOR)
         self.catalog: Catalog = data.catalog
         self.incidents: dict[str, Incident] = {item.incident_id: item for item in data.incidents}
         self.notes: dict[str, str] = data.notes
+        self.planted: dict[str, list[str]] = data.planted
+        self.teams: dict[str, str] = data.teams
+        self.seed = seed
+        self.catalog.statuses = default_statuses(min(r.created_ns for r in self.catalog.roles.values()))
         self.anchor_ns: int = data.anchor_ns
-        self.clock = WriteClock(floor_ns=data.anchor_ns)
+        # A fixed clock starts an hour after the anchor and moves one second per write.
+        self.clock = (
+            WriteClock(floor_ns=data.anchor_ns + 3600 * NS_PER_SECOND, step_ns=NS_PER_SECOND)
+            if fixed_clock
+            else WriteClock(floor_ns=data.anchor_ns)
+        )
+        # New IDs (incidents' items, tasks, fields …) come from a seeded generator, so the same
+        # session of writes gives the same IDs.
+        self._ids = random.Random(f"emulator-writes-{seed}")
         self.lock = threading.RLock()
         self._seq = max((a.seq for i in data.incidents for a in i.activity), default=0)
         self._subjects: dict[str, tuple[int, Subject]] = {}
+
+    def new_id(self) -> str:
+        """A fresh UUID for a record created by a write (deterministic per seed)."""
+        return make_uuid(self._ids)
 
     # -- reading ----------------------------------------------------------------------------------
 
@@ -209,7 +236,7 @@ class State:
         """Append a timeline item by the API user and bump the incident's version and modifiedTime."""
         created = truncate_us(now)
         item = ActivityItem(
-            item_id=str(uuid.uuid4()),
+            uid=self._ids.getrandbits(128),
             incident_id=incident.incident_id,
             kind=kind,
             user_id=self.catalog.api_user_id,
@@ -222,7 +249,41 @@ class State:
         )
         incident.activity.append(item)
         self._touch(incident, now)
+        if kind != "hookRunMetadata" and self.catalog.hooks:
+            self._run_hooks(incident, kind, created)
         return item
+
+    def _run_hooks(self, incident: Incident, kind: str, now: int) -> None:
+        """Run the enabled hooks whose event (and incident filter) this write matches."""
+        event = {"incidentCreated": "incidentCreated", "incidentClosed": "incidentClosed"}.get(kind, "incidentUpdated")
+        for hook in list(self.catalog.hooks.values()):
+            if hook.event_name != event:
+                continue
+            if hook.incident_filter:
+                try:
+                    if not parse(hook.incident_filter).matches(self.subject(incident)):
+                        continue
+                except QuerySyntaxError:
+                    continue
+            run = HookRun(
+                hook.integration_id,
+                hook.hook_id,
+                hook.enabled_hook_id,
+                now,
+                event,
+                kind,
+                f"{hook.hook_id} ran",
+                f"{hook.hook_id} ran on {event} of incident {incident.incident_id}",
+                f"https://hooks.invalid/{hook.integration_id}/{hook.enabled_hook_id}",
+            )
+            incident.hook_runs.append(run)
+            self._record(
+                incident,
+                "hookRunMetadata",
+                now,
+                run.explanation,
+                field_values={"enabledHookID": hook.enabled_hook_id, "status": run.status},
+            )
 
     def _touch(self, incident: Incident, now: int) -> None:
         # The write clock gives every write its own later µs, so modifiedTime strictly increases.
@@ -257,6 +318,8 @@ class State:
         labels: Iterable[str] = (),
         is_drill: bool = False,
         initial_status_update: str = "",
+        attach_url: str = "",
+        attach_caption: str = "",
     ) -> Incident:
         """Declare an incident; ``resolved`` opens a retrospective one, closed at once."""
         if not title.strip():
@@ -288,12 +351,25 @@ class State:
             if text and all(label.text != text for label in incident.labels if label.is_tag):
                 incident.labels.append(self._tag_label(text))
         self.incidents[incident_id] = incident
-        self._record(incident, "incidentCreated", now, f"Incident declared: {title}")
+        declared = self._record(incident, "incidentCreated", now, f"Incident declared: {title}")
+        if attach_url:
+            declared.attachments.append(self._attachment(attach_url, now))
+            if attach_caption:
+                declared.field_values["attachCaption"] = attach_caption
         if self.catalog.severities[severity_id].label != "Pending":
             self._system_task(incident, SYSTEM_TASK_SEVERITY, "done", created)
         if initial_status_update:
+            # The official client posts it as the first key update; the timeline shows it as a note.
             note = self._record(incident, "userNote", now, initial_status_update)
             note.immutable, note.relevance = False, "normal"
+            self.create_key_update(
+                incident,
+                title=None,
+                content=initial_status_update,
+                content_type="text/plain",
+                scope="internal",
+                note=False,
+            )
         if status == "resolved":
             self.update_status(incident, "resolved")
         return incident
@@ -388,7 +464,7 @@ class State:
     def _tag_label(self, text: str) -> Label:
         option = self.catalog.tags_field.option(text)
         if option is None:  # a new free-form label joins the Tags field's options
-            option = LabelOption(str(uuid.uuid4()), text)
+            option = LabelOption(self.new_id(), text)
             self.catalog.tags_field.options.append(option)
             self.catalog.tags_field.version += 1
         return Label(TAGS_KEY, text, option.description, option.color)
@@ -483,7 +559,7 @@ class State:
             return self.catalog.tags_field
         field = self.catalog.label_fields.get(key)
         if field is None:
-            field = LabelField(str(uuid.uuid4()), key, key, description, color)
+            field = LabelField(self.new_id(), key, key, description, color)
             self.catalog.label_fields[key] = field
         return field
 
@@ -495,7 +571,7 @@ class State:
         if field is None:
             raise BadRequest(f"label key {key!r} does not exist; add it with FieldsService.AddLabelKey")
         if field.option(value) is None:
-            field.options.append(LabelOption(str(uuid.uuid4()), value, description, color))
+            field.options.append(LabelOption(self.new_id(), value, description, color))
             field.version += 1
         return field
 
@@ -566,7 +642,7 @@ class State:
         if assign_to:
             self._user(assign_to, "assignToUserID")
         now = self.clock.now()
-        task = Task(str(uuid.uuid4()), text, "todo", False, now, now, self.catalog.api_user_id, assign_to or None)
+        task = Task(self.new_id(), text, "todo", False, now, now, self.catalog.api_user_id, assign_to or None)
         incident.tasks.append(task)
         self._record(incident, "taskAdded", now, f'Added task "{text}"', field_values={"taskID": task.task_id})
         return task
@@ -631,6 +707,188 @@ class State:
             f'Deleted task "{task.text}"',
             field_values={"taskID": task.task_id},
         )
+
+    # -- key updates, channels, field values ------------------------------------------------------
+
+    def _attachment(self, url: str, now: int) -> Attachment:
+        ext = url.rsplit("/", 1)[-1].rpartition(".")[2].lower() if "." in url.rsplit("/", 1)[-1] else ""
+        image = ext in ("png", "jpg", "jpeg", "gif", "webp")
+        content_type = f"image/{'jpeg' if ext == 'jpg' else ext}" if image else "text/html"
+        return Attachment(
+            self.new_id(),
+            self.catalog.api_user_id,
+            url,
+            now,
+            content_type,
+            "image" if image else "file",
+            ext,
+            display_type="embed" if image else "list",
+        )
+
+    def key_update(self, incident: Incident, key_update_id: str) -> KeyUpdate:
+        """A key update by ID; 400 without one, 404 for an unknown one."""
+        if not key_update_id:
+            raise BadRequest("id is required")
+        for item in incident.key_updates:
+            if item.key_update_id == key_update_id:
+                return item
+        raise NotFound(f"key update {key_update_id} not found in incident {incident.incident_id}")
+
+    def _apply_key_update_refs(self, incident: Incident, status_id: str, severity_id: str) -> None:
+        """A key update that names a status or severity moves the incident to it."""
+        if severity_id:
+            if severity_id not in self.catalog.severities:
+                raise BadRequest(f"severityID {severity_id!r} is not a severity of this org")
+            self.update_severity(incident, severity_id)
+        if status_id:
+            status = self.catalog.statuses.get(status_id)
+            if status is None:
+                raise BadRequest(f"statusID {status_id!r} is not a status of this org")
+            self.update_status(incident, status.category)
+
+    def create_key_update(
+        self,
+        incident: Incident,
+        *,
+        title: str | None,
+        content: str,
+        content_type: str,
+        scope: str,
+        status_id: str = "",
+        severity_id: str = "",
+        color: str | None = None,
+        note: bool = True,
+    ) -> KeyUpdate:
+        """Post a key update; a named status or severity is applied to the incident first."""
+        if not content.strip():
+            raise BadRequest("content is required")
+        self._apply_key_update_refs(incident, status_id, severity_id)
+        now = self.clock.now()
+        user = self.catalog.api_user_id
+        record = KeyUpdate(
+            self.new_id(),
+            incident.incident_id,
+            title,
+            content,
+            content_type,
+            truncate_us(now),
+            truncate_us(now),
+            user,
+            user,
+            status_id,
+            severity_id,
+            scope,
+            color,
+        )
+        incident.key_updates.append(record)
+        if note:
+            item = self._record(
+                incident,
+                "incidentUpdated",
+                now,
+                f"Key update: {title or content}",
+                field_values={"keyUpdateID": record.key_update_id},
+            )
+            item.tags.append("important")
+        else:
+            self._touch(incident, now)
+        return record
+
+    def update_key_update(self, incident: Incident, record: KeyUpdate, **changes: Any) -> KeyUpdate:
+        """Edit a key update (content, title, scope, status, severity, colour)."""
+        if not changes["content"].strip():
+            raise BadRequest("content is required")
+        self._apply_key_update_refs(incident, changes["status_id"], changes["severity_id"])
+        for name, value in changes.items():
+            setattr(record, name, value)
+        now = self.clock.now()
+        record.modified_ns, record.modified_by = truncate_us(now), self.catalog.api_user_id
+        self._record(
+            incident,
+            "incidentUpdated",
+            now,
+            f"Key update edited: {record.title or record.content}",
+            field_values={"keyUpdateID": record.key_update_id},
+        )
+        return record
+
+    def delete_key_update(self, incident: Incident, record: KeyUpdate) -> None:
+        """Delete a key update."""
+        incident.key_updates = [item for item in incident.key_updates if item is not record]
+        self._record(
+            incident,
+            "incidentUpdated",
+            self.clock.now(),
+            "Key update deleted",
+            field_values={"keyUpdateID": record.key_update_id},
+        )
+
+    def create_slack_channel(self, incident: Incident, name: str) -> Channel:
+        """Open the incident's Slack channel (one per incident); fills ``incidentChannels`` and ``refs``."""
+        if any(item.provider == "slack" for item in incident.channels):
+            raise BadRequest(f"incident {incident.incident_id} already has a Slack channel")
+        name = name or f"inc-{incident.incident_id}-{incident.slug}"
+        name = name.lstrip("#").lower()[:80]
+        if not name or any(not (ch.isalnum() or ch in "-_") for ch in name):
+            raise BadRequest(f"channelName {name!r} may hold only lower-case letters, digits, - and _")
+        channel_id = "C" + self.new_id().replace("-", "")[:10].upper()
+        record = Channel("slack", channel_id, SLACK_TEAM_ID, name)
+        incident.channels.append(record)
+        incident.refs.append(Ref("slackChannel", channel_id, f"https://slack.com/app_redirect?channel={channel_id}"))
+        self._record(
+            incident,
+            "incidentUpdated",
+            self.clock.now(),
+            f"Created Slack channel #{name}",
+            field_values={"channelID": channel_id},
+        )
+        return record
+
+    def record_field_value(self, incident: Incident, field: LabelField, value: str) -> None:
+        """Set (or with ``""`` clear) a custom field's value; on a label key it adds that label."""
+        if field.archived:
+            raise BadRequest(f"field {field.name!r} is archived")
+        if field.domain == "labels":
+            if not value:
+                raise BadRequest("value is required for a label key")
+            option = field.option(value) or field.option_by_uuid(value)
+            if option is None:
+                raise BadRequest(f"value {value!r} is not an option of label key {field.key!r}")
+            if field is self.catalog.tags_field:
+                self.add_tag(incident, option.value)
+            else:
+                self.assign_label(incident, field, option)
+            return
+        if field.options and value and field.option(value) is None and field.option_by_uuid(value) is None:
+            raise BadRequest(f"value {value!r} is not an option of field {field.name!r}")
+        if incident.field_values.get(field.uuid, "") == value:
+            return
+        if value:
+            incident.field_values[field.uuid] = value
+        else:
+            incident.field_values.pop(field.uuid, None)
+        self._record(
+            incident,
+            "incidentUpdated",
+            self.clock.now(),
+            f'Field "{field.name}" set to "{value}"',
+            field_values={"fieldUUID": field.uuid, "value": value},
+        )
+
+    def field_values(self, incident: Incident, domain: str) -> list[tuple[LabelField, str]]:
+        """The incident's custom field values: its keyed labels and its incident-domain fields."""
+        result: list[tuple[LabelField, str]] = []
+        if domain in ("", "labels"):
+            for label in incident.labels:
+                field = self.catalog.tags_field if label.is_tag else self.catalog.label_fields.get(label.key)
+                if field is not None:
+                    result.append((field, label.text))
+        if domain in ("", "incident"):
+            for uuid, value in incident.field_values.items():
+                field = self.catalog.incident_fields.get(uuid)
+                if field is not None:
+                    result.append((field, value))
+        return result
 
     # -- activity ---------------------------------------------------------------------------------
 

@@ -82,24 +82,39 @@ def truncate_us(ns: int) -> int:
 
 
 class WriteClock:
-    """The wall clock used for writes: nanoseconds, strictly increasing at microsecond precision.
+    """The clock used for writes: nanoseconds, strictly increasing at microsecond precision.
 
     Two writes in the same microsecond still get distinct, ordered ``modifiedTime`` values, so a
     client can rely on ``modifiedTime`` to order changes. The clock never runs behind ``floor_ns``
     (the seeded data's anchor), so a write is always newer than any seeded time.
+
+    With ``step_ns`` the clock is fixed instead of the wall clock: it starts at ``floor_ns`` and
+    each write moves it ``step_ns`` on, so a scripted session (recording cassettes) gives the same
+    times on every run.
     """
 
-    def __init__(self, floor_ns: int = 0) -> None:
+    def __init__(self, floor_ns: int = 0, *, step_ns: int | None = None) -> None:
         self._last = floor_ns
+        self._step = step_ns
         self._lock = threading.Lock()
+
+    @property
+    def fixed(self) -> bool:
+        """Whether the clock ignores the wall clock (moves only on writes)."""
+        return self._step is not None
 
     def now(self) -> int:
         """The current time in nanoseconds, at least one microsecond after the previous call."""
         with self._lock:
+            if self._step is not None:
+                self._last += self._step
+                return self._last
             current = max(time.time_ns(), (self._last // NS_PER_US + 1) * NS_PER_US)
             self._last = current
             return current
 
     def peek(self) -> int:
         """The current time without advancing the strictly-increasing sequence (for durations)."""
+        if self._step is not None:
+            return self._last
         return max(time.time_ns(), self._last)

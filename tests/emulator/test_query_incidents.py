@@ -180,7 +180,9 @@ def test_previews_optional_parts_only_when_asked(client: httpx.Client) -> None:
     }
     full = ok(client, "IncidentsService.QueryIncidentPreviews", body)["incidentPreviews"]
     for preview in full:
-        assert preview["incidentChannels"] == []
+        # The seeded incidents that have a Slack channel list it, as GetIncidentChannels does.
+        channels = ok(client, "IncidentsService.GetIncidentChannels", {"incidentID": preview["incidentID"]})
+        assert preview["incidentChannels"] == channels["incidentChannels"]
         membership = preview["incidentMembershipPreview"]
         assert set(membership) == {"importantAssignments", "totalAssignments", "totalParticipants"}
         assert all(set(a) == {"user", "roleID"} and a["user"]["userID"] for a in membership["importantAssignments"])

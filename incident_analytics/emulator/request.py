@@ -1,4 +1,4 @@
-"""RPC-level errors and typed access to decoded request bodies.
+"""RPC requests: the errors answered (HTTP 400/404 with ``{"error": ...}``) and typed access to bodies.
 
 Request bodies are decoded the way Go's ``encoding/json`` treats them: unknown fields are ignored
 (FACTS.md §1), ``null`` or a missing field is the zero value, and a value of the wrong JSON type

@@ -140,7 +140,12 @@ def _over_time(period: Period, counted: pd.DataFrame) -> Section:
         notes.append(
             f"Trend: {first:.1f} incidents per {name} in the first {half} {name}s, {second:.1f} in the last {half}."
         )
-    charts = [chart(lambda ax: plots.incidents_over_time(counted, freq=alias, ax=ax))]
+    charts = [
+        chart(
+            lambda ax: plots.incidents_over_time(counted, freq=alias, ax=ax),
+            caption=f"Incidents per {name}, stacked by severity (drills excluded).",
+        )
+    ]
     return Section("incidents-over-time", "Incidents over time", notes=notes, charts=charts, tables=[table])
 
 
@@ -176,11 +181,23 @@ def _time_to_resolve(period: Period, counted: pd.DataFrame, labels: pd.DataFrame
             "(censored). Intervals are bootstrap percentile intervals of the median."
         ),
     )
-    charts = [chart(lambda ax: plots.time_to_resolve_distribution(surv, ax=ax), size=(8.0, 4.5))]
+    charts = [
+        chart(
+            lambda ax: plots.time_to_resolve_distribution(surv, ax=ax),
+            caption="Share of incidents still unresolved after a given time (Kaplan-Meier, 95% bands); "
+            "ticks mark incidents still open (censored).",
+            size=(8.0, 4.5),
+        )
+    ]
     alias, _ = period.freq
     trend = metrics.mttr(counted, freq=alias, as_of=period.as_of, ci=0.9)
     if len(trend) > 1:
-        charts.append(chart(lambda ax: plots.mttr_trend(trend, freq=alias, ax=ax)))
+        charts.append(
+            chart(
+                lambda ax: plots.mttr_trend(trend, freq=alias, ax=ax),
+                caption="Median time to resolve per period with its 90% interval, the p90, and n under each point.",
+            )
+        )
     notes = [
         "Durations are heavy-tailed: the median and the geometric mean say more than the mean, and "
         "the Kaplan-Meier curve keeps still-open incidents instead of dropping them."
@@ -218,7 +235,14 @@ def _previous(period: Period, both: pd.DataFrame) -> Section:
             f"p = {result.p_value:.3f}; smallest detectable change {result.min_detectable_change:.0%}."
         ),
     )
-    charts = [chart(lambda ax: plots.compare(result, ax=ax), size=(9.0, 4.0))]
+    charts = [
+        chart(
+            lambda ax: plots.compare(result, ax=ax),
+            caption="Time to resolve in the two periods (log scale); inset: the bootstrap distribution of the "
+            "difference of medians.",
+            size=(9.0, 4.5),
+        )
+    ]
     return Section("previous-period", title, verdict=str(result.verdict), notes=notes, charts=charts, tables=[table])
 
 
@@ -246,13 +270,25 @@ def _labels(period: Period, counted: pd.DataFrame, labels: pd.DataFrame) -> Sect
         numeric=frozenset({2, 3, 4, 5}),
         caption=f"The {len(top)} most used labels of {count(len(stats))}; share = incidents with the label / all.",
     )
-    charts = [chart(lambda ax: plots.label_frequency(stats, top=TOP_LABELS, ax=ax), size=(8.0, 5.0))]
-    common = {(k, v) for k, v in zip(top["key"], top["value"], strict=True)}
+    charts = [
+        chart(
+            lambda ax: plots.label_frequency(stats, top=TOP_LABELS, ax=ax),
+            caption="Incidents carrying each label.",
+            size=(8.0, 5.0),
+        )
+    ]
+    wanted = set(zip(top["key"].head(TOP_COOCCURRING), top["value"].head(TOP_COOCCURRING), strict=True))
     pairs = pd.Series(list(zip(labels["key"], labels["value"], strict=True)), index=labels.index)
-    frequent = labels[pairs.isin(list(common)[:TOP_COOCCURRING] if len(common) > TOP_COOCCURRING else common)]
-    if frequent["incident_id"].nunique() > 1 and len(common) > 1:
+    frequent = labels[pairs.isin(wanted)]
+    if frequent["incident_id"].nunique() > 1 and len(wanted) > 1:
         matrix = metrics.label_cooccurrence(frequent, metric="count")
-        charts.append(chart(lambda ax: plots.label_cooccurrence(matrix, ax=ax), size=(8.0, 6.5)))
+        charts.append(
+            chart(
+                lambda ax: plots.label_cooccurrence(matrix, ax=ax),
+                caption=f"Incidents carrying both labels, for the {len(wanted)} most used labels.",
+                size=(8.0, 6.5),
+            )
+        )
     return Section("labels", title, tables=[table], charts=charts)
 
 
@@ -322,7 +358,13 @@ def _workload(period: Period, data: IncidentData, counted: pd.DataFrame) -> Sect
         numeric=frozenset({1, 2, 3, 4}),
         caption=f"The {len(top)} people who spent the most time on incidents, of {count(len(people))}.",
     )
-    charts = [chart(lambda ax: plots.workload(work, top=TOP_PEOPLE, ax=ax), size=(8.0, 5.0))]
+    charts = [
+        chart(
+            lambda ax: plots.workload(work, top=TOP_PEOPLE, ax=ax),
+            caption=f"Hours on incidents per person, split into working, late and sleeping hours ({TZ}).",
+            size=(8.0, 5.0),
+        )
+    ]
     notes = [f"{metrics.WORKLOAD_RULES} Working hours 08-19, late 19-23, sleeping 23-08, {TZ}."]
     return Section("workload", title, notes=notes, tables=[table], charts=charts)
 
@@ -346,24 +388,26 @@ def _open(period: Period, counted: pd.DataFrame) -> Section:
 
 def _longest(period: Period, counted: pd.DataFrame) -> Section:
     ttr = metrics.time_to_resolve(counted, as_of=period.as_of)
-    ttr = ttr.dropna(subset=["duration"]).merge(counted[["incident_id", "title", "severity"]], on="incident_id")
-    top = ttr.sort_values("duration", ascending=False, kind="stable").head(TOP_LONGEST)
+    done = ttr[ttr["resolved"].astype(bool)].dropna(subset=["duration"])
+    done = done.merge(counted[["incident_id", "title", "severity"]], on="incident_id")
+    top = done.sort_values("duration", ascending=False, kind="stable").head(TOP_LONGEST)
     table = Table(
-        ["ID", "Title", "Severity", f"Started ({TZ})", "Time to resolve", "Status"],
+        ["ID", "Title", "Severity", f"Started ({TZ})", f"Ended ({TZ})", "Time to resolve"],
         [
             [
                 text(r["incident_id"]),
                 text(r["title"]),
                 text(r["severity"]),
                 when(r["start"]),
+                when(r["end"]),
                 duration(r["duration"]),
-                "resolved" if r["resolved"] else "still open (so far)",
             ]
             for r in top.to_dict("records")
         ],
-        numeric=frozenset({4}),
-        empty="No incidents in this period.",
-        caption="Longest first, open incidents counted with their duration so far.",
+        numeric=frozenset({5}),
+        empty="No incident of this period has been resolved.",
+        caption="Resolved incidents, longest first (still-open ones are listed above); each is a candidate "
+        "for a postmortem.",
     )
     return Section("longest-incidents", "Longest incidents", tables=[table])
 

@@ -177,8 +177,8 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--plugin-id", default="grafana-irm-app", help="grafana-irm-app or grafana-incident-app")
 
     demo = sub.add_parser("demo", help="fetch from the bundled emulator and summarise (no credentials needed)")
-    demo.add_argument("--incidents", type=int, default=400, help="seeded incidents (default 400)")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--incidents", type=int, default=None, help="seeded incidents (default: the demo scenario's)")
+    demo.add_argument("--seed", type=int, default=None, help="seed of the data (default: the demo scenario's)")
     demo.add_argument("--latency", type=float, default=0.0, help="seconds added to each emulator response")
     demo.add_argument("--since", help="declared at or after this date (UTC)")
     demo.add_argument("--concurrency", type=int, default=8)

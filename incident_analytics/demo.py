@@ -83,12 +83,14 @@ def summary_lines(data: IncidentData, *, seeded: int, drills: int, as_of: pd.Tim
             "severity": ttr["severity"].astype(str),
             "resolved (n)": ttr["n"].astype(int),
             "open (n)": ttr["n_open"].astype(int),
+            "left out (n)": ttr["n_excluded"].astype(int),
             "median hours": (ttr["median"].dt.total_seconds() / 3600).round(1),
             "p90 hours": (ttr["p90"].dt.total_seconds() / 3600).round(1),
         }
     )
     lines += ["", "Time to resolve by severity (start of impact to its end; open incidents not in the hours):"]
     lines.append(_table(hours))
+    lines.append("(left out: zero or negative durations and ends without a start, data-quality findings)")
     if not data.labels.empty:
         top = (
             data.labels.groupby(["key", "value"], observed=True)
@@ -114,6 +116,16 @@ def _longest_resolved(data: IncidentData, as_of: pd.Timestamp) -> str | None:
     return str(resolved.sort_values("duration", ascending=False, kind="stable").iloc[0]["incident_id"])
 
 
+def _review_start(data: IncidentData, as_of: pd.Timestamp) -> pd.Timestamp:
+    """The first day of the month halfway through the history: the review covers the later half and
+    compares it with the earlier half (equal lengths, the most incidents on both sides)."""
+    first = data.incidents["created_time"].min()
+    if pd.isna(first) or first >= as_of:
+        return (as_of - pd.Timedelta(days=30)).normalize()
+    middle = first + (as_of - first) / 2
+    return pd.Timestamp(year=middle.year, month=middle.month, day=1, tz="UTC")
+
+
 def _open_hint(path: Path) -> str:
     command = {"darwin": "open", "win32": "start"}.get(sys.platform, "xdg-open")
     return f"{command} {path}"
@@ -122,8 +134,9 @@ def _open_hint(path: Path) -> str:
 def run_demo(
     out_dir: str | os.PathLike[str] = "out",
     *,
-    incidents: int = 400,
-    seed: int = 0,
+    scenario: str = "demo",
+    incidents: int | None = None,
+    seed: int | None = None,
     latency: float = 0.0,
     since: str | None = None,
     concurrency: int = 8,
@@ -132,36 +145,45 @@ def run_demo(
 ) -> DemoResult:
     """Run the whole demo and write its files into ``out_dir``; the account goes to ``out`` (stdout).
 
-    Starts the bundled emulator with ``incidents`` seeded incidents, fetches them (drills excluded)
-    with progress bars, prints a labelled summary, and writes ``review.html`` (the whole period),
+    Starts the bundled emulator with the ``scenario`` preset (``incidents`` and ``seed`` override
+    it), fetches everything (drills excluded) with progress bars, prints a labelled summary, and
+    writes ``review.html`` (the later half of the history, compared with the earlier half),
     ``postmortem-<id>.html`` (the longest resolved incident) and a Parquet store (``store/``).
     """
     stream = out or sys.stdout
     started = time.perf_counter()
     folder = Path(out_dir)
-    _say(stream, f"Starting the bundled emulator with {incidents:,} seeded incidents (seed {seed})...")
-    with Emulator(seed=seed, incidents=incidents, latency=latency) as emu, IncidentClient(emu.url, emu.token) as client:
+    emulator = Emulator(seed=seed, incidents=incidents, scenario=scenario, latency=latency)
+    seeded = incidents if incidents is not None else (emulator.scenario.incidents if emulator.scenario else 0)
+    _say(
+        stream,
+        f"Starting the bundled emulator: scenario {scenario!r}, {seeded:,} seeded incidents, seed {emulator.seed}",
+    )
+    with emulator as emu, IncidentClient(emu.url, emu.token) as client:
         fetch_started = time.perf_counter()
         data = fetch(client, since=since, concurrency=concurrency, progress=progress)
         fetch_seconds = time.perf_counter() - fetch_started
         drills = sum(1 for _ in client.incidents.query(_drill_query(since)))
     as_of = data.fetched_at or pd.Timestamp.now(tz="UTC")
     _say(stream, f"Fetched {len(data.incidents):,} incidents in {fetch_seconds:.1f} s.\n")
-    for line in summary_lines(data, seeded=incidents, drills=drills, as_of=as_of):
+    for line in summary_lines(data, seeded=seeded, drills=drills, as_of=as_of):
         _say(stream, line)
 
     from .report import write_postmortem, write_review
 
     store = data.to_parquet(folder / "store")
-    review_path = write_review(data, folder / "review.html", as_of=as_of)
+    since = _review_start(data, as_of)
+    review_path = write_review(data, folder / "review.html", since=since, until=as_of, as_of=as_of)
     longest = _longest_resolved(data, as_of)
     postmortem_path = (
         write_postmortem(data, longest, folder / f"postmortem-{longest}.html", as_of=as_of) if longest else None
     )
     _say(stream)
-    _say(stream, f"Review of the whole period:          {review_path.resolve()}")
+    _say(stream, f"Review of {since:%Y-%m-%d} to {as_of:%Y-%m-%d}, against the {(as_of - since).days} days before it:")
+    _say(stream, f"  {review_path.resolve()}")
     if postmortem_path is not None:
-        _say(stream, f"Postmortem of the longest incident:  {postmortem_path.resolve()}  (incident {longest})")
+        _say(stream, f"Postmortem draft of the longest resolved incident ({longest}):")
+        _say(stream, f"  {postmortem_path.resolve()}")
     _say(stream, f"Parquet store (IncidentData.read_parquet): {store.resolve()}")
     _say(stream, "Open the reports in any browser (single files, no network needed), e.g.:")
     _say(stream, f"  {_open_hint(review_path.resolve())}")
@@ -169,7 +191,7 @@ def run_demo(
     _say(stream, f"Demo finished in {total:.1f} s.")
     return DemoResult(
         data=data,
-        seeded=incidents,
+        seeded=seeded,
         drills=drills,
         review=review_path,
         postmortem=postmortem_path,

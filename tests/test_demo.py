@@ -27,7 +27,7 @@ def test_demo_writes_both_reports_and_labels_every_number(tmp_path: Path, monkey
     assert f"Incidents fetched (seeded minus drills): {result.seeded - result.drills}" in text
     # Counts are integers under named columns.
     assert re.search(r"severity\s+open incidents\s+resolved incidents\s+all incidents", text)
-    assert re.search(r"severity\s+resolved \(n\)\s+open \(n\)\s+median hours\s+p90 hours", text)
+    assert re.search(r"severity\s+resolved \(n\)\s+open \(n\)\s+left out \(n\)\s+median hours\s+p90 hours", text)
     assert not re.search(r"\b\d+\.0\b(?! h)", text.split("Time to resolve by severity")[0])
 
     # Both reports, in the folder asked for, announced with their paths and how to open them.

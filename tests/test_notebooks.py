@@ -16,7 +16,7 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.i
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_runs_against_the_emulator_without_leaking_the_token(
-    path: Path, monkeypatch: pytest.MonkeyPatch
+    path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     notebook = nbformat.read(path, as_version=4)
     assert not any(cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code"), (
@@ -27,6 +27,10 @@ def test_notebook_runs_against_the_emulator_without_leaking_the_token(
         monkeypatch.setenv("GRAFANA_URL", emu.url)
         monkeypatch.setenv("GRAFANA_SERVICE_ACCOUNT_TOKEN", emu.token)
         monkeypatch.setenv("MPLBACKEND", "Agg")
+        # The kernel's temporary files go here, so anything the notebook leaves behind is seen.
+        scratch = tmp_path / "tmp"
+        scratch.mkdir()
+        monkeypatch.setenv("TMPDIR", str(scratch))
         NotebookClient(
             notebook, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
         ).execute()
@@ -37,3 +41,4 @@ def test_notebook_runs_against_the_emulator_without_leaking_the_token(
     assert token not in outputs
     assert '"output_type": "error"' not in outputs
     assert "IncidentData" in outputs and "token='***'" in outputs
+    assert sorted(p.name for p in scratch.iterdir()) == [], "the notebook must clean up what it creates"

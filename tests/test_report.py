@@ -319,3 +319,15 @@ def test_as_of_moves_the_censoring_time(data: ia.IncidentData) -> None:
     later = data.fetched_at + pd.Timedelta(days=10)
     md = report.postmortem(data, iid, as_of=later)
     assert f"as of {later:%Y-%m-%d %H:%M}" in md
+
+
+def test_review_groups_time_to_resolve_by_a_label_key(data: ia.IncidentData) -> None:
+    since = data.incidents["created_time"].max() - pd.Timedelta(days=120)
+    md = report.review(data, since=since, by="team", format="markdown", as_of=data.fetched_at)
+    section = md.split("## Time to resolve")[1].split("\n## ")[0]
+    assert "| team | Resolved (n) | Open (n) | Median |" in section
+    teams = set(data.labels.loc[data.labels["key"] == "team", "value"])
+    listed = set(re.findall(r"^\| ([a-z-]+) \| \d", section, flags=re.M))
+    assert listed and listed <= teams | {"(none)"}
+    with pytest.raises(ValueError, match="by"):
+        report.review(data, by="")

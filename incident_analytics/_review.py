@@ -221,6 +221,8 @@ def _previous(period: Period, both: pd.DataFrame) -> Section:
         f"{TZ}) against those that started after {when(period.start)}, resolved incidents only, drills "
         "excluded; bootstrap interval of the difference and a permutation test."
     ]
+    if min(result.n) < 2:
+        return Section("previous-period", title, verdict=str(result.verdict), notes=notes)
     names = {"before": "Previous period", "after": "This period"}
     table = Table(
         ["Sample", "Resolved (n)", "Open (n, left out)", f"{result.statistic.replace('_', ' ')} TTR"],

@@ -172,14 +172,15 @@ def run_demo(
     from .report import write_postmortem, write_review
 
     store = data.to_parquet(folder / "store")
-    since = _review_start(data, as_of)
-    review_path = write_review(data, folder / "review.html", since=since, until=as_of, as_of=as_of)
+    start = _review_start(data, as_of)
+    review_path = write_review(data, folder / "review.html", since=start, until=as_of, as_of=as_of)
     longest = _longest_resolved(data, as_of)
     postmortem_path = (
         write_postmortem(data, longest, folder / f"postmortem-{longest}.html", as_of=as_of) if longest else None
     )
     _say(stream)
-    _say(stream, f"Review of {since:%Y-%m-%d} to {as_of:%Y-%m-%d}, against the {(as_of - since).days} days before it:")
+    days = (as_of - start).days
+    _say(stream, f"Review of {start:%Y-%m-%d} to {as_of:%Y-%m-%d}, against the {days} days before it:")
     _say(stream, f"  {review_path.resolve()}")
     if postmortem_path is not None:
         _say(stream, f"Postmortem draft of the longest resolved incident ({longest}):")

@@ -65,3 +65,12 @@ __all__ = [
     "resolve_base_url",
     "sync",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # `ia.metrics` without importing it (and scipy) with the package; plots stay an explicit import.
+    if name == "metrics":
+        import importlib
+
+        return importlib.import_module(f"{__name__}.metrics")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

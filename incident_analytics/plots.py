@@ -198,10 +198,11 @@ def mttr_trend(
     as_of: Any = None,
     ax: Axes | None = None,
 ) -> Axes:
-    """Median time to resolve per period with its confidence band, the p90, and n under each point.
+    """Median time to resolve per period with its confidence band, the p90, and n at each point.
 
-    ``data`` is a `metrics.mttr` frame with a ``period`` column (and no other grouping), or an
-    incidents frame (then ``mttr(data, freq=freq)`` is computed).
+    ``data`` is a `metrics.mttr` frame with a ``period`` column, or an incidents frame (then
+    ``mttr(data, freq=freq)`` is computed). A frame grouped further (``mttr(by="severity",
+    freq="M")``) gives one median line with its band per group, in the group's colour.
 
     >>> mttr_trend(data.incidents, freq="MS")  # doctest: +SKIP
     """
@@ -214,39 +215,69 @@ def mttr_trend(
     ax = _axes(ax)
     alias = pd.PeriodIndex(table["period"]).freqstr if len(table) else period_alias(freq)
     word = _freq_word(alias)
-    x = table["period"].dt.to_timestamp(how="start").to_numpy() if len(table) else np.array([])
     ci = table.attrs.get("ci", 0.9)
-    ax.fill_between(
-        x,
-        _hours(table["median_ci_low"]),
-        _hours(table["median_ci_high"]),
-        color="#1F60C4",
-        alpha=0.18,
-        linewidth=0,
-        label=f"{ci:.0%} CI of the median",
-    )
-    ax.plot(x, _hours(table["median"]), marker="o", color="#1F60C4", label="median")
-    ax.plot(x, _hours(table["p90"]), marker="s", linestyle="--", color="#8F3BB8", label="p90")
-    for when, n in zip(x, table["n"], strict=True):
-        ax.annotate(
-            f"n={n}",
-            (mdates.date2num(when), 0),
-            xytext=(0, 3),
-            textcoords="offset points",
-            xycoords=("data", "axes fraction"),
-            ha="center",
-            fontsize=8,
-            color="#555555",
-            gid="n",
+    groups = [c for c in table.columns if c not in _MTTR_COLUMNS]
+    if groups:
+        # One median line with its band per group (e.g. mttr(by="severity", freq="M")).
+        names = table[groups].astype(str).agg(" / ".join, axis=1) if len(table) else pd.Series([], dtype=str)
+        for name in _severity_sort(list(dict.fromkeys(names))):
+            part = table[(names == name).to_numpy()]
+            x = part["period"].dt.to_timestamp(how="start").to_numpy()
+            color = color_for(name)
+            ax.fill_between(
+                x, _hours(part["median_ci_low"]), _hours(part["median_ci_high"]), color=color, alpha=0.15, linewidth=0
+            )
+            ax.plot(x, _hours(part["median"]), marker="o", color=color, label=f"{name} median")
+        ax.set_title(f"Median time to resolve per {word} by {' / '.join(groups)}, with {ci:.0%} CI")
+    else:
+        x = table["period"].dt.to_timestamp(how="start").to_numpy() if len(table) else np.array([])
+        ax.fill_between(
+            x,
+            _hours(table["median_ci_low"]),
+            _hours(table["median_ci_high"]),
+            color="#1F60C4",
+            alpha=0.18,
+            linewidth=0,
+            label=f"{ci:.0%} CI of the median",
         )
-    ax.set_title(f"Time to resolve per {word}: median with {ci:.0%} CI, and p90")
+        ax.plot(x, _hours(table["median"]), marker="o", color="#1F60C4", label="median")
+        ax.plot(x, _hours(table["p90"]), marker="s", linestyle="--", color="#8F3BB8", label="p90")
+        for when, n in zip(x, table["n"], strict=True):
+            ax.annotate(
+                f"n={n}",
+                (mdates.date2num(when), 0),
+                xytext=(0, 3),
+                textcoords="offset points",
+                xycoords=("data", "axes fraction"),
+                ha="center",
+                fontsize=8,
+                color="#555555",
+                gid="n",
+            )
+        ax.set_title(f"Time to resolve per {word}: median with {ci:.0%} CI, and p90")
     ax.set_ylabel("Time to resolve (hours)")
-    ax.set_xlabel(f"{word.capitalize()} of start of impact (UTC); n = resolved incidents")
+    note = "" if groups else "; n = resolved incidents"
+    ax.set_xlabel(f"{word.capitalize()} of start of impact (UTC){note}")
     ax.set_ylim(bottom=0)
     if len(table):
         _date_axis(ax)
     ax.legend(frameon=False)
     return ax
+
+
+_MTTR_COLUMNS = {
+    "period",
+    "n",
+    "n_open",
+    "n_excluded",
+    "mean",
+    "median",
+    "p90",
+    "p95",
+    "geometric_mean",
+    "median_ci_low",
+    "median_ci_high",
+}
 
 
 def compare(result: CompareResult, *, ax: Axes | None = None) -> Axes:
@@ -443,10 +474,9 @@ def incident_timeline(
                 ax.annotate(
                     textwrap.shorten(str(text), 40),
                     (mdates.date2num(when), _ROWS.index(row)),
-                    xytext=(4, 6),
+                    xytext=(4, -10),
                     textcoords="offset points",
                     fontsize=7,
-                    rotation=20,
                     gid="change",
                 )
     if record is not None:

@@ -24,10 +24,10 @@ Definitions (design.md, "Metric definitions"):
 from __future__ import annotations
 
 from ._common import END_RULE, START_RULE, Anchors, format_duration, period_alias
-from .compare import STATISTICS, CompareResult, compare
+from .comparison import STATISTICS, CompareResult, compare
+from .kaplan_meier import SurvivalResult, survival
 from .labels import COOCCURRENCE_METRICS, label_cooccurrence, label_name, label_stats
 from .resolve import incident_counts, mttr, time_to_resolve
-from .survival import SurvivalResult, survival
 from .timeline import (
     LIFECYCLE_RULES,
     WORK_KINDS,

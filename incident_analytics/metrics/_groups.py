@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ._common import Anchors, TimeLike, as_list, period_alias, require_columns, resolve_as_of, without_drills
 
@@ -49,8 +50,10 @@ def ttr_table(incidents: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
     end = incident_end.where(has_end, closed)
     resolved = has_end | has_closed
     start_known = has_start | has_created
-    start_anchor = np.select([has_start, has_created], ["incident_start", "created_time"], default="")
-    end_anchor = np.select([has_end, has_closed], ["incident_end", "closed_time"], default="")
+    start_codes = np.select([has_start, has_created], [0, 1], default=-1)
+    end_codes = np.select([has_end, has_closed], [0, 1], default=-1)
+    start_anchor = _anchor_names(start_codes, "incident_start", "created_time")
+    end_anchor = _anchor_names(end_codes, "incident_end", "closed_time")
     until = end.where(resolved, as_of)
     duration = until - start
     seconds = duration.dt.total_seconds().to_numpy()
@@ -61,14 +64,27 @@ def ttr_table(incidents: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
             "end": end,
             "duration": duration,
             "resolved": resolved,
-            "start_anchor": pd.Series(start_anchor, index=incidents.index).replace("", None).astype(_ANCHOR),
-            "end_anchor": pd.Series(end_anchor, index=incidents.index).replace("", None).astype(_ANCHOR),
+            "start_anchor": start_anchor.array,
+            "end_anchor": end_anchor.array,
             "negative": np.nan_to_num(seconds, nan=0.0) < 0,
             "zero": seconds == 0,
             "end_without_start": resolved & ~start_known,
         },
         index=incidents.index,
     )
+
+
+def _anchor_names(codes: np.ndarray, first: str, second: str) -> pd.Series:
+    """Column names by code (0, 1; -1 missing) as Arrow strings, without a Python object per row."""
+    indices = pa.array(codes.astype(np.int8), mask=codes < 0)
+    names = pa.DictionaryArray.from_arrays(indices, pa.array([first, second])).cast(pa.string())
+    return pd.Series(pd.arrays.ArrowStringArray(names)).astype(_ANCHOR)
+
+
+def relevant(incidents: pd.DataFrame, *names: str) -> pd.DataFrame:
+    """Only the columns a metric reads, so filtering rows does not copy every text column."""
+    wanted = [*INCIDENT_COLUMNS, "is_drill", *names]
+    return incidents[[c for c in dict.fromkeys(wanted) if c in incidents.columns]]
 
 
 def anchors_of(table: pd.DataFrame, as_of: pd.Timestamp, include_drills: bool) -> Anchors:
@@ -135,14 +151,21 @@ def grouped(
     labels: pd.DataFrame | None,
     include_drills: bool,
     as_of: TimeLike,
+    carry: Sequence[str] = (),
 ) -> Grouped:
-    """Filter drills, compute TTR, attach the group columns (label keys joined, periods of start)."""
+    """Filter drills, compute TTR, attach the group columns (label keys joined, periods of start).
+
+    ``carry`` names further incident columns to keep alongside (e.g. the column `compare` splits on).
+    """
     check_incidents(incidents, function, include_drills)
     names = as_list(by)
     stamp = resolve_as_of(as_of)
-    kept = without_drills(incidents, include_drills)
+    kept = without_drills(relevant(incidents, *names, *carry), include_drills)
     table = ttr_table(kept, stamp)
     anchors = anchors_of(table, stamp, include_drills)
+    for name in carry:
+        if name in kept.columns and name not in table.columns:
+            table[name] = kept[name]
     for name in names:
         if name in kept.columns:
             table[name] = kept[name]

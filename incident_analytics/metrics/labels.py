@@ -6,10 +6,12 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from scipy import sparse
 
 from ._common import TimeLike, require_columns, resolve_as_of, without_drills
-from ._groups import anchors_of, check_incidents, ttr_table
+from ._groups import anchors_of, check_incidents, relevant, ttr_table
 
 __all__ = ["COOCCURRENCE_METRICS", "label_cooccurrence", "label_name", "label_stats"]
 
@@ -20,6 +22,14 @@ _STRING = pd.StringDtype("pyarrow")
 def label_name(key: object, value: object) -> str:
     """How a label is shown: ``"key:value"``, or just the value for free-form tags (key ``"tags"``)."""
     return str(value) if key == "tags" else f"{key}:{value}"
+
+
+def _strings(series: pd.Series) -> pa.Array:
+    """A column as one Arrow string array (zero-copy for Arrow-backed strings)."""
+    array = pa.array(series, from_pandas=True)
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    return array.cast(pa.string())
 
 
 def label_stats(
@@ -43,48 +53,58 @@ def label_stats(
     require_columns(labels, ("incident_id", "key", "value"), frame_name="labels", function="label_stats")
     check_incidents(incidents, "label_stats", include_drills)
     stamp = resolve_as_of(as_of)
-    table = ttr_table(without_drills(incidents, include_drills), stamp).reset_index(drop=True)
-    index = pd.Index(table["incident_id"].astype(object))
-    if index.has_duplicates:
-        table = table[~index.duplicated()].reset_index(drop=True)
-        index = pd.Index(table["incident_id"].astype(object))
-    position = index.get_indexer(labels["incident_id"].astype(object))
-    known = position >= 0
-    pairs = pd.DataFrame(
-        {
-            "key": labels["key"].to_numpy(dtype=object)[known],
-            "value": labels["value"].to_numpy(dtype=object)[known],
-            "row": position[known],
-        }
-    ).drop_duplicates()
+    table = ttr_table(without_drills(relevant(incidents), include_drills), stamp).reset_index(drop=True)
+    # Integer codes throughout: an Arrow hash lookup of each label's incident (the first row with that ID,
+    # so an incident listed twice counts once), then integer keys; no Python object per row.
+    table_ids, label_ids = _strings(table["incident_id"]), _strings(labels["incident_id"])
+    found = pc.index_in(pa.concat_arrays([table_ids, label_ids]), value_set=table_ids)
+    found = found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    total = int((found[: len(table)] == np.arange(len(table))).sum())  # distinct incidents
+    rows = found[len(table) :]
+    key_codes, keys = pd.factorize(labels["key"])
+    value_codes, values = pd.factorize(labels["value"])
+    known = (rows >= 0) & (key_codes >= 0) & (value_codes >= 0)
+    # One integer per (incident, key, value): repeated labels count once.
+    label_code = key_codes[known].astype(np.int64) * max(len(values), 1) + value_codes[known]
+    combined = rows[known] * (max(len(keys), 1) * max(len(values), 1)) + label_code
+    first = ~pd.Series(combined).duplicated().to_numpy()
+    pairs = pd.DataFrame({"row": rows[known][first], "label": label_code[first]})
+    row = pairs["row"].to_numpy()
     seconds = table["duration"].dt.total_seconds().to_numpy(dtype=float, na_value=np.nan)
     resolved = table["resolved"].to_numpy(dtype=bool)
     good = np.nan_to_num(seconds, nan=0.0) > 0
-    rows = pairs["row"].to_numpy()
-    pairs["open"] = ~resolved[rows] & good[rows]
-    pairs["ttr"] = np.where(resolved[rows] & good[rows], seconds[rows], np.nan)
-    pairs["start"] = table["start"].to_numpy()[rows]
-    grouped = pairs.groupby(["key", "value"], sort=False, dropna=False)
-    out = grouped.agg(
-        incidents=("row", "size"),
-        n_open=("open", "sum"),
-        median=("ttr", "median"),
-        first_seen=("start", "min"),
-        last_seen=("start", "max"),
-    ).reset_index()
-    total = len(table)
-    out.insert(3, "share", out["incidents"] / total if total else np.nan)
-    out["median"] = pd.to_timedelta(out["median"].to_numpy(dtype=float), unit="s")
-    out["incidents"] = out["incidents"].astype("int64")
-    out["n_open"] = out["n_open"].astype("int64")
-    for column in ("first_seen", "last_seen"):
-        out[column] = pd.to_datetime(out[column], utc=True).astype("datetime64[ns, UTC]")
-    out["key"], out["value"] = out["key"].astype(_STRING), out["value"].astype(_STRING)
-    out = out.sort_values(["incidents", "key", "value"], ascending=[False, True, True], kind="stable")
-    columns = ["key", "value", "incidents", "share", "n_open", "median", "first_seen", "last_seen"]
-    out = out.reset_index(drop=True)[columns]
-    out.attrs["anchors"] = anchors_of(table, stamp, include_drills).as_dict()
-    return out
+    start = table["start"].dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+    pairs["open"] = ~resolved[row] & good[row]
+    pairs["ttr"] = np.where(resolved[row] & good[row], seconds[row], np.nan)
+    pairs["start"] = start[row]
+    out = (
+        pairs.groupby("label", sort=False)
+        .agg(
+            incidents=("row", "size"),
+            n_open=("open", "sum"),
+            median=("ttr", "median"),
+            first_seen=("start", "min"),
+            last_seen=("start", "max"),
+        )
+        .reset_index()
+    )
+    key_of, value_of = np.divmod(out["label"].to_numpy(), max(len(values), 1))
+    result = pd.DataFrame(
+        {
+            "key": pd.array(np.asarray(keys, dtype=object)[key_of], dtype=_STRING),
+            "value": pd.array(np.asarray(values, dtype=object)[value_of], dtype=_STRING),
+            "incidents": out["incidents"].to_numpy(dtype=np.int64),
+            "share": out["incidents"].to_numpy(dtype=float) / total if total else np.nan,
+            "n_open": out["n_open"].to_numpy(dtype=np.int64),
+            "median": pd.to_timedelta(out["median"].to_numpy(dtype=float), unit="s"),
+            "first_seen": pd.to_datetime(out["first_seen"]).dt.tz_localize("UTC"),
+            "last_seen": pd.to_datetime(out["last_seen"]).dt.tz_localize("UTC"),
+        }
+    )
+    result = result.sort_values(["incidents", "key", "value"], ascending=[False, True, True], kind="stable")
+    result = result.reset_index(drop=True)
+    result.attrs["anchors"] = anchors_of(table, stamp, include_drills).as_dict()
+    return result
 
 
 def label_cooccurrence(

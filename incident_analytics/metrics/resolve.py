@@ -9,7 +9,7 @@ import pandas as pd
 from scipy import stats
 
 from ._common import TimeLike, as_list, period_alias, require_columns, resolve_as_of, without_drills
-from ._groups import TTR_COLUMNS, Grouped, anchors_of, check_incidents, grouped, ttr_table
+from ._groups import TTR_COLUMNS, Grouped, anchors_of, check_incidents, grouped, relevant, ttr_table
 
 __all__ = ["incident_counts", "mttr", "time_to_resolve"]
 
@@ -37,7 +37,7 @@ def time_to_resolve(incidents: pd.DataFrame, *, as_of: TimeLike = None, include_
     """
     check_incidents(incidents, "time_to_resolve", include_drills)
     stamp = resolve_as_of(as_of)
-    table = ttr_table(without_drills(incidents, include_drills), stamp).reset_index(drop=True)
+    table = ttr_table(without_drills(relevant(incidents), include_drills), stamp).reset_index(drop=True)
     table = table[TTR_COLUMNS]
     table.attrs["anchors"] = anchors_of(table, stamp, include_drills).as_dict()
     return table

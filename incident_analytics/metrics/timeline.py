@@ -47,7 +47,7 @@ _DEFAULT_ORDER = ("pending", "minor", "major", "critical")
 _UNASSESSED = frozenset({"pending", "unknown", ""})
 _SEV_NUMBER = re.compile(r"^(?:sev|s|p)[\s-]?(\d)$", re.IGNORECASE)
 _STRING = pd.StringDtype("pyarrow")
-ACTIVITY_COLUMNS = ("incident_id", "activity_kind", "created_time", "user_id", "subject_user_id", "body")
+ACTIVITY_COLUMNS = ("incident_id", "activity_kind", "user_id", "subject_user_id", "body")
 
 
 def severity_rank(name: object, order: Sequence[str] | None = None) -> float:
@@ -71,6 +71,17 @@ def severity_rank(name: object, order: Sequence[str] | None = None) -> float:
     return 10.0 - float(number.group(1)) if number else float("nan")
 
 
+def item_times(activity: pd.DataFrame, function: str) -> pd.Series:
+    """When each item was made: ``created_time``, else ``event_time`` (a frame may carry only one)."""
+    if "created_time" not in activity.columns and "event_time" not in activity.columns:
+        require_columns(activity, ("created_time",), frame_name="activity", function=function)
+    created = activity["created_time"] if "created_time" in activity.columns else None
+    event = activity["event_time"] if "event_time" in activity.columns else None
+    chosen = created if event is None else event if created is None else created.where(created.notna(), event)
+    assert chosen is not None
+    return pd.to_datetime(chosen, utc=True).astype("datetime64[ns, UTC]")
+
+
 def _change(body: object) -> tuple[str | None, str | None]:
     match = _CHANGE.search(str(body)) if isinstance(body, str) else None
     return (match["old"].strip(), match["new"].strip()) if match else (None, None)
@@ -78,7 +89,8 @@ def _change(body: object) -> tuple[str | None, str | None]:
 
 @dataclass(frozen=True)
 class LifecycleResult:
-    """What `lifecycle` returns. Indexing the result (``result["notes"]``) indexes ``per_incident``.
+    """What `lifecycle` returns. Indexing the result (``result["notes"]``) and frame attributes
+    (``result.columns``, ``result.loc``) reach ``per_incident``.
 
     Attributes:
         per_incident: one row per incident: ``incident_id, declarer, time_to_first_response,
@@ -99,9 +111,16 @@ class LifecycleResult:
     def __len__(self) -> int:
         return len(self.per_incident)
 
+    def __getattr__(self, name: str) -> Any:
+        # Frame attributes (columns, loc, set_index, ...) reach per_incident; private names do not.
+        if name.startswith("_") or name in {"per_incident", "time_in_severity", "as_of", "rules"}:
+            raise AttributeError(name)
+        return getattr(self.per_incident, name)
+
 
 LIFECYCLE_RULES = """\
-- Items are ordered by created_time (when they were made; event_time is editable).
+- Items are ordered by created_time (when they were made; event_time, which users can edit, only \
+stands in where created_time is missing).
 - Declarer: the incident's created_by_user_id, else the user of its incidentCreated item.
 - time_to_first_response: from created_time to the first item made by a person other than the \
 declarer, of a kind that shows work (userNote, roleAssigned/Unassigned, taskAdded/Updated/Completed, \
@@ -134,7 +153,8 @@ def lifecycle(
 
     Rules:
 
-    - Items are ordered by ``created_time`` (when they were made; ``event_time`` is editable).
+    - Items are ordered by ``created_time`` (when they were made; ``event_time``, which users can edit,
+      only stands in where ``created_time`` is missing).
     - Declarer: the incident's ``created_by_user_id``, else the user of its ``incidentCreated`` item.
     - ``time_to_first_response``: from ``created_time`` to the first item made by a person other than
       the declarer, of a kind in `WORK_KINDS` (note, role, task, status, severity, label); NaT if none.
@@ -174,9 +194,9 @@ def lifecycle(
     created = pd.to_datetime(kept["created_time"], utc=True)
     closed = pd.to_datetime(kept["closed_time"], utc=True)
     items = activity.loc[:, list(ACTIVITY_COLUMNS)].copy()
+    items["created_time"] = item_times(activity, "lifecycle")
     items["row"] = index.get_indexer(items["incident_id"].astype(object))
     items = items[items["row"] >= 0]
-    items["created_time"] = pd.to_datetime(items["created_time"], utc=True)
     items = items.sort_values(["row", "created_time"], kind="stable")
     kind = items["activity_kind"].astype(object).to_numpy()
     user = items["user_id"].astype(object).where(items["user_id"].notna(), None).to_numpy()
@@ -346,7 +366,8 @@ def _time_in_severity(
 
 @dataclass(frozen=True)
 class WorkloadResult:
-    """What `workload` returns. Indexing the result (``result["total"]``) indexes ``per_person``.
+    """What `workload` returns. Indexing the result (``result["total"]``) and frame attributes
+    (``result.columns``, ``result.loc``) reach ``per_person``.
 
     Attributes:
         per_person: ``user_id, user_name, total, working, late, sleeping, stretches, items, incidents``,
@@ -370,6 +391,20 @@ class WorkloadResult:
 
     def __len__(self) -> int:
         return len(self.per_person)
+
+    def __getattr__(self, name: str) -> Any:
+        # Frame attributes (columns, loc, set_index, ...) reach per_person; private names do not.
+        if name.startswith("_") or name in {
+            "per_person",
+            "per_incident",
+            "stretches",
+            "tz",
+            "working",
+            "late",
+            "rules",
+        }:
+            raise AttributeError(name)
+        return getattr(self.per_person, name)
 
 
 WORKLOAD_RULES = (
@@ -423,7 +458,8 @@ def workload(
 ) -> WorkloadResult:
     """Person-time spent on incidents, read from the activity timelines.
 
-    Rule: each item a person makes (``user_id``, at ``created_time``) credits the 10 minutes after it;
+    Rule: each item a person makes (``user_id``, at ``created_time``, else ``event_time``) credits the
+    10 minutes after it;
     two items of one person less than 20 minutes apart are one continuous stretch (the time between
     them counts); a person's stretches across parallel incidents are merged, so nobody works more
     than one hour per hour. Per incident, the time from an item to the person's next item (or its 10
@@ -438,7 +474,8 @@ def workload(
     >>> load = workload(data.activity, tz="Europe/Berlin")  # doctest: +SKIP
     >>> load.per_person[["user_name", "total", "sleeping"]].head()  # doctest: +SKIP
     """
-    require_columns(activity, ("incident_id", "created_time", "user_id"), frame_name="activity", function="workload")
+    require_columns(activity, ("incident_id", "user_id"), frame_name="activity", function="workload")
+    made = item_times(activity, "workload")
     working, late = _band(working, "working"), _band(late, "late")
     if working[0] < late[1] and late[0] < working[1]:
         raise ValueError(f"working {working} and late {late} hours overlap")
@@ -446,7 +483,7 @@ def workload(
         pd.Timestamp("2026-01-01", tz=tz)
     except Exception as exc:
         raise ValueError(f"tz {tz!r} is not a time zone") from exc
-    items = activity[activity["user_id"].notna()]
+    keep = activity["user_id"].notna().to_numpy()
     if incidents is not None:
         require_columns(
             incidents,
@@ -455,14 +492,15 @@ def workload(
             function="workload",
         )
         wanted = set(without_drills(incidents, include_drills)["incident_id"].astype(object))
-        items = items[items["incident_id"].astype(object).isin(wanted)]
+        keep &= activity["incident_id"].astype(object).isin(wanted).to_numpy()
+    items = activity[keep]
     names = items["user_name"] if "user_name" in items else pd.Series(pd.NA, index=items.index)
     frame = pd.DataFrame(
         {
-            "user_id": items["user_id"].astype(object),
-            "user_name": names.astype(object),
-            "incident_id": items["incident_id"].astype(object),
-            "time": pd.to_datetime(items["created_time"], utc=True).astype("datetime64[ns, UTC]"),
+            "user_id": items["user_id"].astype(object).to_numpy(),
+            "user_name": names.astype(object).to_numpy(),
+            "incident_id": items["incident_id"].astype(object).to_numpy(),
+            "time": made[keep].array,
         }
     )
     frame = frame[frame["time"].notna()].sort_values(["user_id", "time"], kind="stable").reset_index(drop=True)

@@ -56,7 +56,7 @@ def _curve(seconds: np.ndarray, events: np.ndarray, ci: float) -> pd.DataFrame:
     times, inverse = np.unique(seconds, return_inverse=True)
     n_events = np.bincount(inverse, weights=events, minlength=len(times)).astype(np.int64)
     n_all = np.bincount(inverse, minlength=len(times)).astype(np.int64)
-    at_risk = len(seconds) - np.concatenate(([0], np.cumsum(n_all)[:-1]))
+    at_risk = len(seconds) - (np.cumsum(n_all) - n_all)
     survival = np.ones(len(times))
     low, high = np.ones(len(times)), np.ones(len(times))
     if events.any():

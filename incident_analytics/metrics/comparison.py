@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import special, stats
 
 from ._common import Anchors, TimeLike, format_duration
 from ._groups import Grouped, grouped, label_column
@@ -21,7 +22,7 @@ _NAMES = {
     "geometric_mean": "Geometric-mean time to resolve",
     "p90": "90th-percentile time to resolve",
 }
-_CHUNK_CELLS = 4_000_000  # resampled values held at once (32 MB of float64)
+_CHUNK_CELLS = 8_000_000  # resampled cells held at once (8 MB of mask, 64 MB of positions)
 _POWER = 0.8
 _ALPHA = 0.05
 
@@ -78,21 +79,60 @@ class CompareResult:
         return f"CompareResult({self.statistic}: {self.verdict})"
 
 
-def _stat_function(statistic: str) -> Callable[[np.ndarray], np.ndarray]:
-    """Row-wise statistic on a 2-D array of seconds (geometric mean works on logs: see `_prepare`)."""
-    if statistic == "median":
-        return lambda a: np.asarray(np.median(a, axis=1))
-    if statistic == "p90":
-        return lambda a: np.asarray(np.quantile(a, 0.9, axis=1))
-    return lambda a: np.asarray(np.mean(a, axis=1))
+def _rank_weight(n: int, statistic: str) -> tuple[int, float]:
+    """1-based rank k and weight w with quantile = x_(k) + w (x_(k+1) - x_(k)) (numpy's linear rule)."""
+    position = (0.5 if statistic == "median" else 0.9) * (n - 1)
+    k = int(np.floor(position))
+    return k + 1, float(position - k)
 
 
-def _prepare(statistic: str, seconds: np.ndarray) -> np.ndarray:
-    return np.log(seconds) if statistic == "geometric_mean" else seconds
+def _statistic(sorted_values: np.ndarray, statistic: str) -> float:
+    """The statistic of one sample, in seconds (``sorted_values`` ascending)."""
+    if statistic == "mean":
+        return float(np.mean(sorted_values))
+    if statistic == "geometric_mean":
+        return float(np.exp(np.mean(np.log(sorted_values))))
+    return float(np.quantile(sorted_values, 0.5 if statistic == "median" else 0.9))
 
 
-def _finish(statistic: str, values: np.ndarray) -> np.ndarray:
-    return np.exp(values) if statistic == "geometric_mean" else values
+def _bootstrap_order_statistic(x: np.ndarray, statistic: str, size: int, rng: np.random.Generator) -> np.ndarray:
+    """``size`` draws of a bootstrap quantile of sorted ``x``, sampled exactly without resampling arrays.
+
+    In a resample of n indices, F(j) = #indices <= j is Binomial(n, j/n); the k-th smallest value is
+    x_(J) with P(J <= j) = P(F(j) >= k) = I_{j/n}(k, n-k+1), drawn by inverting that CDF. The (k+1)-th
+    is the same index unless F(J) = k exactly (probability from two binomial terms), when it is J plus
+    the smallest of the n-k draws above J, each uniform on J+1..n.
+    """
+    n = len(x)
+    k, w = _rank_weight(n, statistic)
+    j_all = np.arange(1, n + 1)
+    cdf = special.betainc(k, n - k + 1, j_all / n)
+    cdf[-1] = 1.0
+    j = np.minimum(np.searchsorted(cdf, rng.random(size), side="left") + 1, n)
+    if w == 0 or k == n:
+        return np.asarray(x[j - 1])
+    previous = np.where(j > 1, cdf[np.maximum(j - 2, 0)], 0.0)
+    p_j = cdf[j - 1] - previous
+    stays = (n - j) / (n - j + 1)
+    exactly_k = stats.binom.pmf(k, n, j / n) - stats.binom.pmf(k, n, (j - 1) / n) * stays ** (n - k)
+    ratio = np.clip(np.divide(exactly_k, p_j, out=np.zeros_like(p_j), where=p_j > 0), 0, 1)
+    above = np.maximum(n - j, 1)
+    step = np.ceil(above * -np.expm1(np.log1p(-rng.random(size)) / (n - k)))
+    nxt = np.where(rng.random(size) < ratio, np.minimum(j + np.clip(step, 1, above).astype(np.int64), n), j)
+    return np.asarray(x[j - 1] + w * (x[nxt - 1] - x[j - 1]))
+
+
+def _bootstrap(x: np.ndarray, statistic: str, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """The statistic of ``n_resamples`` bootstrap resamples of sorted ``x`` (seconds)."""
+    if statistic in ("median", "p90"):
+        return _bootstrap_order_statistic(x, statistic, n_resamples, rng)
+    values = np.log(x) if statistic == "geometric_mean" else x
+    out = []
+    for rows in _chunks(n_resamples, len(x)):
+        kind = np.uint16 if len(x) <= np.iinfo(np.uint16).max else np.int64
+        out.append(values[rng.integers(0, len(x), size=(rows, len(x)), dtype=kind)].mean(axis=1))
+    means = np.concatenate(out)
+    return np.exp(means) if statistic == "geometric_mean" else means
 
 
 def _chunks(total: int, width: int) -> list[int]:
@@ -100,30 +140,63 @@ def _chunks(total: int, width: int) -> list[int]:
     return [min(size, total - start) for start in range(0, total, size)]
 
 
-def _bootstrap(
-    a: np.ndarray, b: np.ndarray, statistic: str, n_resamples: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """Statistic of ``n_resamples`` resamples of each sample (with replacement), chunked for memory."""
-    stat = _stat_function(statistic)
-    out_a, out_b = [], []
-    for rows in _chunks(n_resamples, len(a) + len(b)):
-        out_a.append(stat(a[rng.integers(0, len(a), size=(rows, len(a)))]))
-        out_b.append(stat(b[rng.integers(0, len(b), size=(rows, len(b)))]))
-    return _finish(statistic, np.concatenate(out_a)), _finish(statistic, np.concatenate(out_b))
+def _random_subsets(rows: int, pooled: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """A (rows, pooled) boolean mask, each row a uniformly random subset of ``size`` positions.
+
+    Each cell is first drawn independently (a mask with c ones is, given c, a uniform c-subset);
+    then each row gains or loses uniformly chosen members one at a time until it has ``size``,
+    which keeps it uniform. That costs one random byte per cell instead of a shuffle.
+    """
+    threshold = round(256 * size / pooled)
+    cells = rows * pooled
+    raw = rng.bit_generator.random_raw((cells + 7) // 8).view(np.uint8)[:cells]
+    mask = (raw < threshold).reshape(rows, pooled)
+    excess = mask.sum(axis=1, dtype=np.int64) - size
+    while True:
+        todo = np.flatnonzero(excess)
+        if not len(todo):
+            return mask
+        where = rng.integers(0, pooled, size=len(todo))
+        current = mask[todo, where]
+        drop = (excess[todo] > 0) & current
+        add = (excess[todo] < 0) & ~current
+        change = drop | add
+        mask[todo[change], where[change]] = add[change]
+        excess[todo[drop]] -= 1
+        excess[todo[add]] += 1
 
 
-def _permutations(
-    pooled: np.ndarray, n_a: int, statistic: str, n_resamples: int, rng: np.random.Generator
-) -> np.ndarray:
-    """log(stat B / stat A) for ``n_resamples`` random relabellings of the pooled sample."""
-    stat = _stat_function(statistic)
+def _permutations(z: np.ndarray, n_a: int, statistic: str, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """log(stat B / stat A) for ``n_resamples`` random relabellings of the sorted pooled sample ``z``.
+
+    The positions of a row's members, in order, come from one ``flatnonzero`` of the mask; as ``z`` is
+    sorted, a sample's k-th smallest value is ``z`` at its k-th position, so no values are sorted.
+    """
+    total = len(z)
+    n_b = total - n_a
+    values = np.log(z) if statistic == "geometric_mean" else z
     out = []
-    for rows in _chunks(n_resamples, len(pooled)):
-        shuffled = rng.permuted(np.broadcast_to(pooled, (rows, len(pooled))), axis=1)
-        va = _finish(statistic, stat(shuffled[:, :n_a]))
-        vb = _finish(statistic, stat(shuffled[:, n_a:]))
-        out.append(np.log(vb) - np.log(va))
+    for rows in _chunks(n_resamples, total):
+        mask = _random_subsets(rows, total, n_a, rng)
+        starts = (np.arange(rows, dtype=np.int64) * total)[:, None]
+        in_a = np.flatnonzero(mask).reshape(rows, n_a) - starts
+        if statistic in ("mean", "geometric_mean"):
+            sum_a = values[in_a].sum(axis=1)
+            mean_a, mean_b = sum_a / n_a, (values.sum() - sum_a) / n_b
+            out.append(mean_b - mean_a if statistic == "geometric_mean" else np.log(mean_b) - np.log(mean_a))
+            continue
+        in_b = np.flatnonzero(~mask).reshape(rows, n_b) - starts
+        out.append(np.log(_sample_quantile(z, in_b, statistic)) - np.log(_sample_quantile(z, in_a, statistic)))
     return np.concatenate(out)
+
+
+def _sample_quantile(z: np.ndarray, positions: np.ndarray, statistic: str) -> np.ndarray:
+    """The quantile of each row's sample, given its members' ascending positions in sorted ``z``."""
+    k, w = _rank_weight(positions.shape[1], statistic)
+    first = z[positions[:, k - 1]]
+    if w == 0 or k == positions.shape[1]:
+        return np.asarray(first)
+    return np.asarray(first + w * (z[positions[:, k]] - first))
 
 
 def _detectable(null: np.ndarray, alpha: float, direction: int) -> float:
@@ -260,25 +333,22 @@ def _one(
     n = (len(a_sec), len(b_sec))
     n_open = (int((~resolved & usable & (side == 0)).sum()), int((~resolved & usable & (side == 1)).sum()))
     rng = np.random.default_rng(seed)
-    stat = _stat_function(statistic)
+    a_sec, b_sec = np.sort(a_sec), np.sort(b_sec)
     nan = float("nan")
-    if min(n) >= 1:
-        va = float(_finish(statistic, stat(_prepare(statistic, a_sec)[None, :]))[0])
-        vb = float(_finish(statistic, stat(_prepare(statistic, b_sec)[None, :]))[0])
-    else:
-        va = vb = nan
+    va = _statistic(a_sec, statistic) if n[0] else nan
+    vb = _statistic(b_sec, statistic) if n[1] else nan
     boot = null = np.array([])
     p = mdc = nan
     ci_pair, rel_ci = (nan, nan), (nan, nan)
     if min(n) >= 2:
-        boot_a, boot_b = _bootstrap(_prepare(statistic, a_sec), _prepare(statistic, b_sec), statistic, n_resamples, rng)
+        boot_a = _bootstrap(a_sec, statistic, n_resamples, rng)
+        boot_b = _bootstrap(b_sec, statistic, n_resamples, rng)
         boot = boot_b - boot_a
         tail = (1 - ci) / 2
         ci_pair = (float(np.quantile(boot, tail)), float(np.quantile(boot, 1 - tail)))
         ratios = boot_b / boot_a - 1
         rel_ci = (float(np.quantile(ratios, tail)), float(np.quantile(ratios, 1 - tail)))
-        pooled = _prepare(statistic, np.concatenate([a_sec, b_sec]))
-        null = _permutations(pooled, n[0], statistic, n_resamples, rng)
+        null = _permutations(np.sort(np.concatenate([a_sec, b_sec])), n[0], statistic, n_resamples, rng)
         observed = np.log(vb) - np.log(va)
         p = float((1 + np.sum(np.abs(null) >= abs(observed) - 1e-12)) / (len(null) + 1))
         mdc = _detectable(null, alpha, -1 if vb < va else 1)
@@ -370,7 +440,14 @@ def compare(
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
     group = grouped(
-        incidents, function="compare", by=by, freq=None, labels=labels, include_drills=include_drills, as_of=as_of
+        incidents,
+        function="compare",
+        by=by,
+        freq=None,
+        labels=labels,
+        include_drills=include_drills,
+        as_of=as_of,
+        carry=[split] if isinstance(split, str) else [],
     )
     groups, side = _samples(group, split, "compare", labels)
     usable = group.usable()

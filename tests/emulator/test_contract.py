@@ -279,3 +279,27 @@ def test_the_checker_catches_a_wrong_shape(contract: dict[str, Any]) -> None:
     for broken in ({k: v for k, v in role.items() if k != "orgID"}, {**role, "extra": 1}, {**role, "roleID": "1"}):
         with pytest.raises(AssertionError):
             check_shape(types, {"role": broken}, "CreateRoleResponse", "broken")
+
+
+def test_the_emulator_imports_nothing_of_the_client() -> None:
+    """The emulator is an independent implementation of the API: it imports only its own modules."""
+    import ast
+
+    import incident_analytics.emulator as package
+
+    root = Path(package.__file__).parent
+    outside = []
+    for path in sorted(root.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [("." * node.level) + (node.module or "")]
+            for name in names:
+                own = name.startswith("incident_analytics.emulator") or (
+                    name.startswith(".") and not name.startswith("..")
+                )
+                if name.startswith(("incident_analytics", "..")) and not own:
+                    outside.append(f"{path.name}: {name}")
+    assert len(list(root.glob("*.py"))) > 10 and outside == []

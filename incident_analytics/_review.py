@@ -14,21 +14,14 @@ import pandas as pd
 from . import metrics, plots
 from ._render import Chart, Section, Table, chart, count, duration, hours, missing, share, text, when
 from .fetch import to_utc
-from .store import FRAME_NAMES, IncidentData
+from .report import select_incidents
+from .store import IncidentData
 
 TZ = "UTC"
 TOP_LABELS = 15
 TOP_COOCCURRING = 10
 TOP_PEOPLE = 12
 TOP_LONGEST = 10
-
-
-def select(data: IncidentData, ids: set[str]) -> IncidentData:
-    """``data`` restricted to the incidents in ``ids`` (every frame)."""
-    kept = {name: getattr(data, name) for name in FRAME_NAMES}
-    kept = {name: f[f["incident_id"].astype(str).isin(ids)].reset_index(drop=True) for name, f in kept.items()}
-    errors = data.errors[data.errors["incident_id"].astype(str).isin(ids)].reset_index(drop=True)
-    return IncidentData(**kept, errors=errors, fetched_at=data.fetched_at, selection=data.selection)
 
 
 @dataclass(frozen=True)
@@ -480,7 +473,7 @@ def _methods(period: Period, counted: pd.DataFrame, by: str) -> Section:
 def build_review(data: IncidentData, *, since: object, until: object, by: str, as_of: pd.Timestamp) -> dict[str, Any]:
     """The template context of a review of ``data`` for ``[since, until)``."""
     period = period_of(data, since, until, as_of)
-    in_period = select(data, declared_in(data.incidents, period.start, period.end))
+    in_period = select_incidents(data, declared_in(data.incidents, period.start, period.end))
     counted = _not_drills(in_period.incidents)
     both = _not_drills(
         data.incidents[
@@ -511,4 +504,4 @@ def build_review(data: IncidentData, *, since: object, until: object, by: str, a
     }
 
 
-__all__ = ["Chart", "Period", "build_review", "declared_in", "period_of", "select"]
+__all__ = ["Chart", "Period", "build_review", "declared_in", "period_of"]

@@ -122,11 +122,12 @@ _NOTE = "userNote"
 # Data for one incident.
 
 
-def _only(data: IncidentData, ids: set[str]) -> IncidentData:
-    """``data`` restricted to the incidents in ``ids`` (every frame)."""
+def select_incidents(data: IncidentData, ids: set[str]) -> IncidentData:
+    """``data`` restricted to the incidents in ``ids`` (every frame, and the errors)."""
     kept = {name: getattr(data, name) for name in FRAME_NAMES}
     kept = {name: f[f["incident_id"].astype(str).isin(ids)].reset_index(drop=True) for name, f in kept.items()}
-    return IncidentData(**kept, fetched_at=data.fetched_at, selection=data.selection)
+    errors = data.errors[data.errors["incident_id"].astype(str).isin(ids)].reset_index(drop=True)
+    return IncidentData(**kept, errors=errors, fetched_at=data.fetched_at, selection=data.selection)
 
 
 def load_incident(source: IncidentClient | IncidentData, incident_id: object) -> IncidentData:
@@ -143,7 +144,7 @@ def load_incident(source: IncidentClient | IncidentData, incident_id: object) ->
         raise ValueError(f"incident_id must be an incident's ID such as '42', got {incident_id!r}")
     iid = str(incident_id).strip()
     if isinstance(source, IncidentData):
-        one = _only(source, {iid})
+        one = select_incidents(source, {iid})
         if one.incidents.empty:
             known = len(source.incidents)
             raise ValueError(f"incident {iid!r} is not in the data ({known} incidents; drills are left out by fetch)")

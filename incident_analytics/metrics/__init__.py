@@ -27,17 +27,9 @@ from ._common import END_RULE, START_RULE, Anchors, format_duration, period_alia
 from .comparison import STATISTICS, CompareResult, compare
 from .kaplan_meier import SurvivalResult, survival
 from .labels import COOCCURRENCE_METRICS, label_cooccurrence, label_name, label_stats
+from .lifecycle import LIFECYCLE_RULES, WORK_KINDS, LifecycleResult, lifecycle, severity_rank
 from .resolve import incident_counts, mttr, time_to_resolve
-from .timeline import (
-    LIFECYCLE_RULES,
-    WORK_KINDS,
-    WORKLOAD_RULES,
-    LifecycleResult,
-    WorkloadResult,
-    lifecycle,
-    severity_rank,
-    workload,
-)
+from .workload import WORKLOAD_RULES, WorkloadResult, workload
 
 __all__ = [
     "COOCCURRENCE_METRICS",

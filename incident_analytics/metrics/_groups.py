@@ -187,7 +187,8 @@ def grouped(
     keys: pd.DataFrame
     if key_names:
         codes = table.groupby(key_names, sort=True, dropna=False, observed=True).ngroup().to_numpy()
-        first = np.unique(codes, return_index=True)[1]
+        first = np.zeros(int(codes.max()) + 1 if len(codes) else 0, dtype=np.int64)
+        first[codes[::-1]] = np.arange(len(codes))[::-1]  # each group's first row, without a sort
         keys = table.iloc[first][key_names].reset_index(drop=True)
     else:
         codes = np.zeros(len(table), dtype=np.int64)

@@ -105,7 +105,9 @@ def summarise(group: Grouped, ci: float) -> pd.DataFrame:
     take = resolved & usable
     seconds = group.seconds[take]
     cs = codes[take]
-    order = np.lexsort((seconds, cs))
+    # Durations ascending within each group: a value sort, then a stable (radix) sort on the codes.
+    order = np.argsort(seconds, kind="stable")
+    order = order[np.argsort(cs[order], kind="stable")]
     x, cs = seconds[order], cs[order]
     n = np.bincount(cs, minlength=n_groups).astype(np.int64)
     offsets = np.concatenate(([0], np.cumsum(n)[:-1])).astype(np.int64)

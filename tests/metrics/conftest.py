@@ -53,3 +53,21 @@ def emulator_data() -> Iterator[ia.IncidentData]:
     """Everything fetched from a seeded emulator (drills included; each test filters as it needs)."""
     with Emulator(seed=0, incidents=250) as emu, ia.IncidentClient(emu.url, emu.token) as client:
         yield ia.fetch(client, progress=False, include_drills=True)
+
+
+def item(incident_id: str, kind: str, at: str, user: str | None, body: str = "", subject: str | None = None) -> dict:
+    return {
+        "incident_id": incident_id,
+        "activity_item_id": f"{incident_id}-{kind}-{at}",
+        "activity_kind": kind,
+        "created_time": f"2026-05-04 {at}",
+        "event_time": f"2026-05-04 {at}",
+        "user_id": user,
+        "user_name": None if user is None else user.upper(),
+        "subject_user_id": subject,
+        "body": body,
+    }
+
+
+def activity(*rows: dict) -> pd.DataFrame:
+    return frame("activity", list(rows))

@@ -1,9 +1,10 @@
-"""The incident-analytics command: demo, fetch, sync and emulator.
+"""The incident-analytics command: demo, fetch, sync, report, labels and emulator.
 
 demo needs no credentials: it starts the bundled emulator on loopback, fetches from it, prints a
-summary and writes a Parquet store. fetch and sync read GRAFANA_URL and GRAFANA_SERVICE_ACCOUNT_TOKEN
-(or --url; the token is never taken from the command line, where it would land in shell history and
-process lists).
+labelled summary and writes a period review and a postmortem draft as HTML (and a Parquet store) into
+out/. fetch, sync, report and labels read GRAFANA_URL and GRAFANA_SERVICE_ACCOUNT_TOKEN (or --url;
+the token is never taken from the command line, where it would land in shell history and process
+lists).
 
 Adding a subcommand: write ``_cmd_NAME(args, out) -> int`` and its ``_NAME_arguments(parser)``, and
 append one ``Command`` to ``COMMANDS``.
@@ -19,7 +20,6 @@ import re
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -210,18 +210,70 @@ def _checked_selection(stored: dict[str, Any] | None, given: dict[str, Any]) -> 
 
 
 def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
+    from .demo import run_demo
+
     folder = _writable_folder(args.out, "--out")
-    _write(out, f"Starting the bundled emulator with {args.incidents} seeded incidents (seed {args.seed})...")
-    with Emulator(seed=args.seed, incidents=args.incidents, latency=args.latency) as emu:
-        _write(out, f"Emulator listening on {emu.url}")
-        with IncidentClient(emu.url, emu.token) as client:
-            started = time.perf_counter()
-            data = fetch(client, since=args.since, concurrency=args.concurrency, progress=not args.quiet)
-            elapsed = time.perf_counter() - started
-    _write(out, f"Fetched in {elapsed:.1f} s.\n")
-    _summary(data, out)
-    _write(out, f"\nWrote the Parquet store to {data.to_parquet(folder).resolve()}")
-    _write(out, "Read it back with: incident_analytics.IncidentData.read_parquet(...)")
+    run_demo(
+        folder,
+        incidents=args.incidents,
+        seed=args.seed,
+        latency=args.latency,
+        since=args.since,
+        concurrency=args.concurrency,
+        progress=not args.quiet,
+        out=out,
+    )
+    return EXIT_OK
+
+
+def _report_target(path: Path | None, default: str) -> Path:
+    """The report file: its suffix picks the format, checked before anything is fetched."""
+    from ._render import format_for
+
+    target = path if path is not None else Path(default)
+    try:
+        format_for(target)
+    except ValueError as exc:
+        raise UsageError(f"--out {target}: {exc}") from None
+    if target.parent.exists() and not target.parent.is_dir():
+        raise UsageError(f"--out {target}: {target.parent} is a file")
+    return target
+
+
+def _report_store(args: argparse.Namespace) -> Path | None:
+    store: Path | None = args.store
+    if store is not None and not store.is_dir():
+        raise UsageError(f"--store {store} is not a store folder (write one with: incident-analytics fetch --out)")
+    return store
+
+
+def _cmd_report(args: argparse.Namespace, out: TextIO) -> int:
+    from .report import postmortem_file, review_file
+
+    store = _report_store(args)
+    if args.report == "postmortem":
+        target = _report_target(args.out, f"postmortem-{args.incident_id.strip()}.html")
+        if store is None:
+            _client(args).close()  # the URL, token and --allow-insecure-http checks, in the CLI's words
+        path = postmortem_file(args.incident_id, out=target, store=store, url=args.url, plugin_id=args.plugin_id)
+        _write(out, f"Wrote the postmortem draft of incident {args.incident_id} to {path.resolve()}")
+        return EXIT_OK
+    target = _report_target(args.out, "review.html")
+    start, end = to_utc("since", args.since), to_utc("until", args.until)
+    if start is not None and end is not None and start >= end:
+        raise UsageError(f"--since {args.since} must be before --until {args.until}")
+    if store is None:
+        _client(args).close()
+    path = review_file(
+        since=args.since,
+        until=args.until,
+        out=target,
+        store=store,
+        url=args.url,
+        plugin_id=args.plugin_id,
+        progress=not args.quiet,
+    )
+    _write(out, f"Wrote the review to {path.resolve()}")
     return EXIT_OK
 
 
@@ -323,8 +375,10 @@ def _selection_arguments(p: argparse.ArgumentParser, default: str) -> None:
 
 
 def _demo_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--incidents", type=int, default=400, help="seeded incidents (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the generated data (default: %(default)s)")
+    p.add_argument(
+        "--incidents", type=int, default=None, help="seeded incidents (default: the demo scenario's, 1,000)"
+    )
+    p.add_argument("--seed", type=int, default=None, help="seed of the generated data (default: the demo scenario's)")
     p.add_argument(
         "--latency", type=float, default=0.0, help="seconds added to each emulator response (default: %(default)s)"
     )
@@ -334,8 +388,44 @@ def _demo_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars (default: bars on stderr)")
     p.add_argument(
-        "--out", type=Path, default=Path("out/demo-store"), help="folder for the Parquet store (default: %(default)s)"
+        "--out",
+        type=Path,
+        default=Path("out"),
+        help="folder for review.html, postmortem-ID.html and the Parquet store (default: %(default)s)",
     )
+
+
+def _report_arguments(p: argparse.ArgumentParser) -> None:
+    reports = p.add_subparsers(dest="report", required=True, parser_class=_Parser)
+
+    def common(q: argparse.ArgumentParser, default_out: str) -> None:
+        q.add_argument("--out", type=Path, help=f"file to write, .html or .md (default: {default_out})")
+        q.add_argument("--store", type=Path, help="read this Parquet store instead of the stack (default: the stack)")
+        q.add_argument("--url", help=f"stack URL (default: ${URL_ENV}); the token comes from ${TOKEN_ENV}")
+        q.add_argument(
+            "--plugin-id",
+            default=DEFAULT_PLUGIN_ID,
+            help="grafana-irm-app or grafana-incident-app (default: %(default)s)",
+        )
+        q.add_argument(
+            "--allow-insecure-http", action="store_true", help="allow a plain http:// stack URL (default: refused)"
+        )
+
+    postmortem = reports.add_parser(
+        "postmortem", help="a postmortem draft for one incident", formatter_class=_Formatter, epilog=ENVIRONMENT
+    )
+    postmortem.add_argument("incident_id", metavar="INCIDENT_ID", help="the incident's ID")
+    common(postmortem, "postmortem-INCIDENT_ID.html")
+    review = reports.add_parser(
+        "review",
+        help="a review of the incidents declared in a period, compared with the one before",
+        formatter_class=_Formatter,
+        epilog=ENVIRONMENT,
+    )
+    review.add_argument("--since", type=_time_flag("since"), help="period start, UTC (default: the first incident)")
+    review.add_argument("--until", type=_time_flag("until"), help="period end, exclusive, UTC (default: now)")
+    review.add_argument("--quiet", action="store_true", help="no progress bars (default: bars on stderr)")
+    common(review, "review.html")
 
 
 def _fetch_arguments(p: argparse.ArgumentParser) -> None:
@@ -384,6 +474,13 @@ class Command:
 COMMANDS: list[Command] = [
     Command(
         "demo", "fetch from the bundled emulator and summarise (no credentials needed)", _demo_arguments, _cmd_demo
+    ),
+    Command(
+        "report",
+        "write a postmortem draft (report postmortem ID) or a period review (report review) as HTML or Markdown",
+        _report_arguments,
+        _cmd_report,
+        ENVIRONMENT,
     ),
     Command("fetch", "fetch incidents from a stack into a Parquet store", _fetch_arguments, _cmd_fetch, ENVIRONMENT),
     Command(

@@ -25,15 +25,17 @@ def run(argv: list[str]) -> tuple[int, str]:
     return code, out.getvalue()
 
 
-def test_demo_needs_no_credentials_and_writes_a_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_demo_needs_no_credentials_and_writes_the_reports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GRAFANA_URL", raising=False)
     monkeypatch.delenv("GRAFANA_SERVICE_ACCOUNT_TOKEN", raising=False)
-    code, out = run(["demo", "--incidents", "80", "--quiet", "--out", str(tmp_path / "store")])
+    code, out = run(["demo", "--incidents", "80", "--quiet", "--out", str(tmp_path / "out")])
     assert code == 0
-    assert "Incidents by severity and status" in out
-    assert "Hours from start of impact to end" in out
+    assert "Incidents by severity (counts)" in out
+    assert "Time to resolve by severity" in out
     assert "glsa_" not in out
-    data = ia.IncidentData.read_parquet(tmp_path / "store")
+    assert (tmp_path / "out" / "review.html").is_file()
+    assert len(list((tmp_path / "out").glob("postmortem-*.html"))) == 1
+    data = ia.IncidentData.read_parquet(tmp_path / "out" / "store")
     assert len(data.incidents) > 50
 
 

@@ -196,7 +196,7 @@ def plugin_id_of(base_url: str) -> str:
 def unversioned_base(base_url: str) -> str:
     """The unversioned prefix ``.../resources/api/`` of a ``.../resources/api/v1/`` base.
 
-    Some methods (``SeveritiesService.GetOrgSeverities``) answer only there (FACTS.md §1, GCX#833).
+    Some methods (``SeveritiesService.GetOrgSeverities``) answer only there (docs/api.md#unversioned-methods).
     """
     if not base_url.endswith("/v1/"):
         raise ValueError(f"not an RPC base URL ending in /v1/: {base_url!r}")

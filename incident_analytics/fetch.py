@@ -253,7 +253,7 @@ def _jobs(
                 out.full[iid] = client.incidents.get(iid)
 
             yield "details", iid, get
-        # Previews carry both kinds of labels as {key, label} (FACTS.md §5); ask GetLabels only for a
+        # Previews carry both kinds of labels as {key, label} (docs/api.md#labels); ask GetLabels only for a
         # record that has no labels field at all.
         if "labels" in include and "labels" not in preview:
 

@@ -61,7 +61,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {name: table.schema for name, table in TABL
 these columns."""
 
 # Free-form (legacy Tags) labels: the key defaults to "tags" and the field slug comes in either
-# casing on the wire (FACTS §5).
+# casing on the wire (docs/api.md#label-key-casing).
 _TAGS_KEY = "tags"
 
 
@@ -284,8 +284,8 @@ class _Level:
 
     def require(self, values: list[Any], key: str) -> None:
         """Refuse a missing or empty ``values[i]`` (field ``key``): every row of every frame belongs
-        to an incident, and the zero-value incident has no ID (FACTS §2). Lenient: the record gives
-        no rows."""
+        to an incident, and the zero-value incident has no ID (docs/api.md#unknown-incident-ids). Lenient: the record
+        gives no rows."""
         if None not in values and "" not in values:
             return
         # Lenient builds: a record already reported (not an object, or an ID of the wrong type) once.
@@ -501,7 +501,7 @@ def _parse_times(level: _Level, key: str, texts: Any) -> pd.arrays.DatetimeArray
     """``texts`` (field ``key`` of ``level`` as Arrow text, `_TEXT`) as ``datetime64[ns, UTC]``.
 
     Unset times are ``""`` on the wire, and Go's zero time (year 1, any fraction) means unset too
-    but would otherwise parse as a real date (FACTS §7, testing notes). Offsets are converted to
+    but would otherwise parse as a real date (docs/api.md#time-formats). Offsets are converted to
     UTC; times without a zone (the stubs' ``"2022-02-11 00:50:20.574137"``) are taken as UTC.
     """
     unset = pc.or_(pc.equal(texts, ""), pc.starts_with(texts, "0001-"))
@@ -629,7 +629,7 @@ def tasks_frame(records: Iterable[Mapping[str, Any]], *, problems: list[RecordPr
 
     Also accepts ``AddTaskResponse``-like records ``{"incidentID": ..., "taskList": {...}}``.
     Previews carry no task list and give no rows. ``authorUser``/``assignedUser`` may be null
-    (system tasks such as ``must-choose-severity`` have no author, FACTS §8). A task ID repeated
+    (system tasks such as ``must-choose-severity`` have no author, docs/api.md#tasks). A task ID repeated
     within an incident keeps its first row.
 
     Raises:
@@ -657,7 +657,7 @@ def labels_frame(records: Iterable[Mapping[str, Any]], *, problems: list[RecordP
     colorHex}``, and GetLabels results with the incident ID attached, ``{"incidentID": "17",
     "labels": [{key, keyUUID, value, valueUUID, description, colorHex}]}``. The label text is
     ``label``, else ``value``. Free-form labels (no key, ``""`` or any casing of ``"tags"``) get the
-    key ``"tags"``; keyed labels keep theirs (FACTS §5). Duplicates keep their first row.
+    key ``"tags"``; keyed labels keep theirs (docs/api.md#labels). Duplicates keep their first row.
 
     Raises:
         ResponseFormatError: a record or label is not an object, a record has no ``incidentID``,
@@ -687,8 +687,8 @@ def assignments_frame(
     From `Incident` records' ``incidentMembership.assignments`` (role name and flags from ``role``)
     and from previews' ``incidentMembershipPreview.importantAssignments``, which list only important
     roles and carry no role object: ``role`` and ``mandatory`` are NA there and ``important`` is True.
-    Placeholder slots (empty user ID or role ID 0, FACTS §8) are dropped. The same (incident, role ID,
-    user ID) seen again keeps one row, a full incident's before a preview's.
+    Placeholder slots (empty user ID or role ID 0, docs/api.md#roles-and-placeholder-slots) are dropped. The same
+    (incident, role ID, user ID) seen again keeps one row, a full incident's before a preview's.
 
     Raises:
         ResponseFormatError: a record or assignment is not an object, a record has no

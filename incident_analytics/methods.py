@@ -56,9 +56,10 @@ _R: RetryKind = "read"
 _I: RetryKind = "idempotent"
 _U: RetryKind = "unsafe"
 
-# Sources: contract.json (generated from grafana/incident-go) for the names; docs/ and FACTS §1 for the
-# unversioned prefix (GetOrgSeverities, QueryIncidentContext and GetHookRuns answer only there, as gcx
-# found live; incident-go's /v1 for GetHookRuns contradicts it and loses); design "Retries" for kinds.
+# Sources: contract.json (generated from grafana/incident-go) for the names; docs/ and
+# docs/api.md#base-url-and-plugin-ids for the unversioned prefix (GetOrgSeverities, QueryIncidentContext and
+# GetHookRuns answer only there, as gcx found live; incident-go's /v1 for GetHookRuns contradicts it and loses); design
+# "Retries" for kinds.
 _TABLE: tuple[Method, ...] = (
     # ActivityService
     Method("ActivityService.AddActivity", _U),

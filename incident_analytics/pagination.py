@@ -1,6 +1,6 @@
 """Cursor paging as a generator, for the sync and the async client alike.
 
-The wire (FACTS.md §3): ``{"query": {..., "limit": n}, "cursor": {"nextValue": "...", "hasMore": true}}``
+The wire (docs/api.md#paging): ``{"query": {..., "limit": n}, "cursor": {"nextValue": "...", "hasMore": true}}``
 with the cursor at the top level, handed back unchanged. Stop when ``hasMore`` is false, when
 ``nextValue`` is empty, or when a page is empty. Paging that would not end is an error
 (``PaginationLoopError``), never a loop: a cursor seen before, a page that adds no record not already
@@ -76,7 +76,7 @@ class _PageState:
                 method=self.method,
             )
         limit = self.body["query"]["limit"]
-        # gcx: "truncate when the server returns more than you asked for" (FACTS.md §3).
+        # gcx: "truncate when the server returns more than you asked for" (docs/api.md#stop-rules).
         items = items[:limit]
         before = len(self.seen_records)
         self.seen_records.update(self._key(item) for item in items)
@@ -119,7 +119,7 @@ class _PageState:
             )
             return items, False
         self.seen_cursors.add(next_value)
-        # The cursor goes back unchanged at the top level, next to "query" (GCX#829: a cursor sent
+        # The cursor goes back unchanged at the top level, next to "query" (docs/api.md#paging: a cursor sent
         # anywhere else is silently ignored and page 1 comes back every time).
         self.body["cursor"] = {"nextValue": next_value, "hasMore": True}
         return items, True

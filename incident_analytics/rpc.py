@@ -39,7 +39,7 @@ EVENT_NAMES: tuple[str, ...] = get_args(EventName)
 FIELD_DOMAINS: tuple[str, ...] = get_args(FieldDomain)
 MAX_NOTE_CHARS = 65536
 
-# What an org has when nobody customised it (FACTS.md §8, D-set): used when GetOrgSeverities is absent.
+# What an org has when nobody customised it (docs/api.md#severities): used when GetOrgSeverities is absent.
 # Level 1 is the most severe; Pending (not yet chosen) is 0, as the emulator's org severities have it.
 DEFAULT_SEVERITIES: tuple[JSONDict, ...] = (
     {"severityID": "", "displayLabel": "Pending", "level": 0, "color": ""},
@@ -141,7 +141,7 @@ def _incident_reader(method: str, incident_id: str | None = None) -> Callable[[J
     def read(response: JSONDict) -> JSONDict:
         incident: JSONDict = _field(method, response, "incident", dict)
         # GetIncident answers an unknown ID with HTTP 200 and a zero-value Incident, no error field
-        # (FACTS.md §2, MCP-v2); gcx treats an empty incidentID as not found too.
+        # (docs/api.md#unknown-incident-ids); gcx treats an empty incidentID as not found too.
         if not incident.get("incidentID"):
             raise NotFoundError(f"incident {incident_id!r} not found", method=method, status_code=200)
         return incident
@@ -210,7 +210,8 @@ def create_incident(
     room_prefix: str | None = None,
     initial_status_update: str | None = None,
 ) -> RPC[JSONDict]:
-    """``CreateIncident``. Labels become free-form (Tags) labels: only their text is used (FACTS.md §5)."""
+    """``CreateIncident``. Labels become free-form (Tags) labels: only their text is used
+    (docs/api.md#free-form-labels)."""
     body: JSONDict = {
         "title": check_text("title", title).strip(),
         "status": check_choice("status", status, INCIDENT_STATUSES),

@@ -274,7 +274,7 @@ def decode_response(
 ) -> JSONDict:
     """Turn one HTTP response into the decoded JSON object, or raise the matching error.
 
-    Order (FACTS.md §2): the HTTP status first; then a JSON ``error`` string (also on HTTP 200);
+    Order (docs/api.md#errors): the HTTP status first; then a JSON ``error`` string (also on HTTP 200);
     Grafana's ``{"message": ...}`` 401/403 bodies and RFC 7807 bodies give the message; a body that is
     not a JSON object is a ``ResponseFormatError`` on success and carries a short excerpt otherwise.
     A 3xx is a ``RedirectError`` naming ``location``; a proxy 502/504 on an unsafe write is an

@@ -236,7 +236,7 @@ def test_bad_arguments_are_refused_before_any_request(
 
 
 def test_get_of_an_unknown_id_raises_not_found() -> None:
-    # The live service answers HTTP 200 with a zero-value incident (FACTS.md §2).
+    # The live service answers HTTP 200 with a zero-value incident (docs/api.md#unknown-incident-ids).
     zero = {"incident": {"incidentID": "", "title": "", "labels": [], "isDrill": False}}
     api = ScriptedAPI(json_reply(zero))
     with client_for(api) as client, pytest.raises(ia.NotFoundError, match="'999' not found"):

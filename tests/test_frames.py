@@ -31,7 +31,7 @@ from incident_analytics.frames import (
 )
 from incident_analytics.schema import ERROR_SCHEMA, ERRORS
 
-# A copy of ../shared/grafana-incident-api/response-examples.json, so the tests need nothing outside
+# A copy of the official Go client's stub responses (docs/api.md#sources), so the tests need nothing outside
 # the repository.
 EXAMPLES_PATH = Path(__file__).parent / "fixtures" / "response-examples.json"
 
@@ -448,7 +448,7 @@ def test_assignments_from_an_incident_drop_placeholders_and_duplicates() -> None
     record = example("IncidentsService.GetIncident")["incident"]
     commander = record["incidentMembership"]["assignments"][0]
     record["incidentMembership"]["assignments"] += [
-        # Empty slots as the live service sends them (FACTS §8), and half-empty variants.
+        # Empty slots as the live service sends them (docs/api.md#roles-and-placeholder-slots), and half-empty variants.
         {"user": {"userID": "", "name": "", "photoURL": ""}, "role": {**commander["role"], "roleID": 0}, "roleID": 0},
         {"user": {"userID": "", "name": ""}, "role": commander["role"], "roleID": 1},
         {"user": MORTY, "role": {**commander["role"], "roleID": 0, "name": ""}, "roleID": 0},
@@ -624,7 +624,7 @@ def test_a_record_that_is_not_an_object_is_refused(name: str, bad: Any) -> None:
 @pytest.mark.parametrize("name", list(BUILDERS))
 @pytest.mark.parametrize("record", [{}, {"incidentID": ""}, {"incidentID": None, "title": "zero value"}])
 def test_a_record_without_an_incident_id_is_refused(name: str, record: dict[str, Any]) -> None:
-    # The zero-value incident GetIncident returns for an unknown ID has no ID (FACTS §2).
+    # The zero-value incident GetIncident returns for an unknown ID has no ID (docs/api.md#unknown-incident-ids).
     with pytest.raises(ResponseFormatError, match=r"record 1: 'incidentID' is missing or empty"):
         BUILDERS[name]([{"incidentID": "1"}, record])
 

@@ -22,7 +22,7 @@ CONTRACT_METHODS = {m["path"]: m for m in CONTRACT["methods"]}
 TYPES: dict[str, list[dict[str, str]]] = CONTRACT["types"]
 RPC_SOURCE = Path(rpc.__file__).read_text()
 HELPER_METHODS: set[str] = set(re.findall(r'catalogued\("(\w+\.\w+)"\)', RPC_SOURCE))
-# FACTS §1 (gcx, checked live): these answer only on the unversioned prefix.
+# docs/api.md#unversioned-methods (gcx, checked live): these answer only on the unversioned prefix.
 UNVERSIONED_PER_FACTS = {
     "SeveritiesService.GetOrgSeverities",
     "IncidentContextService.QueryIncidentContext",

@@ -81,7 +81,7 @@ def test_a_body_that_is_not_json_is_refused_before_sending() -> None:
 @pytest.mark.parametrize(
     ("reply", "error", "words"),
     [
-        # Grafana core's own 401 bodies carry "message", not "error" (FACTS.md §2).
+        # Grafana core's own 401 bodies carry "message", not "error" (docs/api.md#grafana-core-messages).
         (
             json_reply({"message": "Invalid API key", "messageId": "api-key.invalid", "statusCode": 401}, 401),
             ia.AuthenticationError,
@@ -101,7 +101,7 @@ def test_a_body_that_is_not_json_is_refused_before_sending() -> None:
         ),
         (json_reply({"error": "bad field"}, 422), ia.BadRequestError, "bad field"),
         (json_reply({"error": "boom"}, 500), ia.ServerError, "boom"),
-        # RFC 7807 problem details (D-err).
+        # RFC 7807 problem details (docs/api.md#rfc-7807-problem-details).
         (
             httpx.Response(
                 400,

@@ -7,9 +7,10 @@ Fault kinds (the same strings for :meth:`FaultPlan.inject` and the probability d
 - ``"drop"``: close the connection without any response;
 - ``"slow"``: wait ``slow_seconds`` (default 5) and then answer normally;
 - ``"html"``: HTTP 502 with a ``text/html`` proxy error page;
-- ``"error200"``: HTTP 200 with ``{"error": "something went wrong"}`` (an in-band error, FACTS.md §2).
+- ``"error200"``: HTTP 200 with ``{"error": "something went wrong"}`` (an in-band error,
+  docs/api.md#in-band-errors-on-http-200).
 
-Nothing is documented about the Incident API's rate limits (FACTS.md §2, UNK); the bucket and
+Nothing is documented about the Incident API's rate limits (docs/api.md#rate-limits); the bucket and
 its 429 answer follow common gateway practice.
 """
 

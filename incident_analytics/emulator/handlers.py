@@ -53,12 +53,12 @@ ACTIVITY_KINDS = (
 )
 RELEVANCES = ("automatic", "archive", "low", "normal", "high")
 EVENT_NAMES = ("incidentStart", "incidentEnd")
-MAX_NOTE_LENGTH = 65536  # AddActivity body limit (FACTS.md §6)
+MAX_NOTE_LENGTH = 65536  # AddActivity body limit (docs/api.md#activity-timeline)
 
 _HANDLERS: dict[str, Handler] = {}
 
 UNVERSIONED_ONLY = frozenset({"SeveritiesService.GetOrgSeverities", "IntegrationService.GetHookRuns"})
-"""Methods that answer only on the unversioned ``.../resources/api/`` prefix (FACTS.md §1, GCX#833)."""
+"""Methods that answer only on the unversioned ``.../resources/api/`` prefix (docs/api.md#unversioned-methods)."""
 
 
 def rpc(name: str) -> Callable[[Handler], Handler]:
@@ -171,7 +171,8 @@ def query_incident_previews(api: Api, body: Body) -> JSON:
 
 @rpc("IncidentsService.QueryIncidents")
 def query_incidents(api: Api, body: Body) -> JSON:
-    """Deprecated full records: ``queryString`` wins, ``dateFrom``/``dateTo`` do nothing (FACTS.md §4)."""
+    """Deprecated full records: ``queryString`` wins, ``dateFrom``/``dateTo`` do nothing
+    (docs/api.md#deprecated-queryincidents)."""
     query = body.obj("query")
     echo: JSON = {
         "limit": query.limit(),
@@ -228,7 +229,7 @@ def query_incidents(api: Api, body: Body) -> JSON:
 
 @rpc("IncidentsService.GetIncident")
 def get_incident(api: Api, body: Body) -> JSON:
-    """The full incident; an unknown ID gives HTTP 200 with a zero-value incident (FACTS.md §2)."""
+    """The full incident; an unknown ID gives HTTP 200 with a zero-value incident (docs/api.md#unknown-incident-ids)."""
     return {"incident": api.state.render_incident(body.string("incidentID", required=True))}
 
 
@@ -258,7 +259,7 @@ def get_labels(api: Api, body: Body) -> JSON:
 
 @rpc("IncidentsService.CreateIncident")
 def create_incident(api: Api, body: Body) -> JSON:
-    """Declare an incident; only each label's ``label`` text is used (Tags labels, FACTS.md §5)."""
+    """Declare an incident; only each label's ``label`` text is used (Tags labels, docs/api.md#free-form-labels)."""
     title = body.string("title", required=True)
     labels = [item.string("label", required=True) for item in body.objs("labels")]
     incident = api.state.create_incident(
@@ -571,7 +572,7 @@ def get_roles(api: Api, body: Body) -> JSON:
 
 @rpc("SeveritiesService.GetOrgSeverities")
 def get_org_severities(api: Api, body: Body) -> JSON:
-    """The org's severities by level; served only on the unversioned prefix (FACTS.md §1)."""
+    """The org's severities by level; served only on the unversioned prefix (docs/api.md#unversioned-methods)."""
     severities = sorted(api.state.catalog.severities.values(), key=lambda s: s.level)
     return {"severities": [render.severity(s) for s in severities]}
 

@@ -296,6 +296,6 @@ def get_enabled_hooks(api: Api, body: Body) -> JSON:
 
 @rpc("IntegrationService.GetHookRuns")
 def get_hook_runs(api: Api, body: Body) -> JSON:
-    """The hook runs of an incident; served only on the unversioned prefix (FACTS.md §1)."""
+    """The hook runs of an incident; served only on the unversioned prefix (docs/api.md#unversioned-methods)."""
     found = api.state.get(body.string("incidentID", required=True))
     return {"hookRuns": [render.hook_run(run) for run in found.hook_runs] if found else []}

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 TAGS_KEY = "tags"
-"""The key free-form (legacy Tags) labels carry on the wire (FACTS.md §5)."""
+"""The key free-form (legacy Tags) labels carry on the wire (docs/api.md#free-form-labels)."""
 
 SYSTEM_TASK_COMMANDER = "assign-role-commander"
 SYSTEM_TASK_INVESTIGATOR = "assign-role-investigator"

@@ -1,4 +1,4 @@
-"""Cursor paging (FACTS.md §3): opaque UUID cursors mapped server-side to a keyset position.
+"""Cursor paging (docs/api.md#paging): opaque UUID cursors mapped server-side to a keyset position.
 
 A query's results are sorted by a total order (the sort value, then the numeric ID or sequence
 number), and a cursor remembers the key of the last row handed out, plus a fingerprint of the

@@ -1,4 +1,4 @@
-"""The ``queryString`` language of ``QueryIncidentPreviews``/``QueryIncidents`` (FACTS.md §4).
+"""The ``queryString`` language of ``QueryIncidentPreviews``/``QueryIncidents`` (docs/api.md#query-language).
 
 Grammar (whitespace separates items; quotes are ``"`` or ``'``, no escapes)::
 
@@ -11,14 +11,14 @@ Terms:
 - ``isdrill:true|false``, ``status:active|resolved`` (case-insensitive)
 - ``severity:<label>``: the severity label, case-insensitively
 - ``label:<text>``: a free-form Tags label; ``label:"k:v"`` also matches keyed label ``k=v``
-  (GCX#833 saw that live; GCX#838 disagrees, we follow the positive report)
+  (one live report saw that, another disagrees; we follow the positive one: docs/api.md#query-language)
 - ``field:<key>:<value>``: keyed label ``key=value``
 - ``declared:``, ``started:``, ``resolved:``, ``ended:`` + ``<from>,<to>``: inclusive RFC 3339
   bounds on createdTime, incidentStart, closedTime, incidentEnd; either bound may be empty; an
   incident whose time is unset never matches
 
-``any(...)`` is refused (it returns HTTP 400 live, GCX#838), and so is anything else the table
-in FACTS.md does not list: unknown keys (``modified:``, ``created:``), bare words (``and``),
+``any(...)`` is refused (it returns HTTP 400 live, docs/api.md#query-language), and so is anything else the table
+in docs/api.md#query-language does not list: unknown keys (``modified:``, ``created:``), bare words (``and``),
 empty values, unbalanced quotes or parentheses. Label, key and value comparisons are
 case-insensitive (an inference; the live service matches severity that way).
 

@@ -4,7 +4,7 @@ Every field of a type is always present, at its zero value when unset (``""`` fo
 unset times, ``false``, ``0``, ``[]``), as Go's encoder writes structs without ``omitempty``.
 Pointer fields (``Task.authorUser``/``assignedUser``) are ``null`` when unset. Booleans and
 integers are real JSON booleans and numbers even where the stub examples carry strings
-(``"archived": "false"``): FACTS.md §7 notes Go could not decode those stubs.
+(``"archived": "false"``): Go itself could not decode those stubs (docs/api.md#time-formats).
 """
 
 from __future__ import annotations
@@ -37,10 +37,10 @@ from incident_analytics.emulator.times import NS_PER_SECOND, format_time
 JSON = dict[str, Any]
 
 PLUGIN_PATH_ID = "grafana-irm-app"
-"""The app id used in relative ``overviewURL`` links (FACTS.md §1)."""
+"""The app id used in relative ``overviewURL`` links (docs/api.md#base-url-and-plugin-ids)."""
 
 PLACEHOLDER_ROLE_NAMES = ("commander", "investigator")
-"""Roles that get an empty placeholder slot while nobody holds them (FACTS.md §8). [INF]
+"""Roles that get an empty placeholder slot while nobody holds them (docs/api.md#roles-and-placeholder-slots; inferred).
 
 Live data shows placeholder slots (``userID ""``, ``roleID 0``) but not which roles get them;
 we emit one per unfilled *important* role, i.e. the mandatory commander and the investigator.
@@ -200,7 +200,8 @@ def membership_counts(incident: Incident) -> tuple[int, int]:
 
 
 def membership(catalog: Catalog, incident: Incident) -> JSON:
-    """``IncidentMembership``; ``totalAssignments`` leaves the placeholder slots out (FACTS.md §8)."""
+    """``IncidentMembership``; ``totalAssignments`` leaves the placeholder slots out
+    (docs/api.md#roles-and-placeholder-slots)."""
     total, people = membership_counts(incident)
     return {
         "assignments": assignments(catalog, incident),
@@ -230,7 +231,8 @@ def duration_seconds(incident: Incident, now_ns: int) -> int:
 
 
 def overview_url(incident: Incident) -> str:
-    """The relative overview link, ``/a/grafana-irm-app/incidents/<id>/<slug>`` (FACTS.md §1)."""
+    """The relative overview link, ``/a/grafana-irm-app/incidents/<id>/<slug>``
+    (docs/api.md#base-url-and-plugin-ids)."""
     return f"/a/{PLUGIN_PATH_ID}/incidents/{incident.incident_id}/{incident.slug}"
 
 
@@ -262,7 +264,7 @@ def incident(catalog: Catalog, record: Incident, now_ns: int) -> JSON:
 
 
 def zero_incident() -> JSON:
-    """The zero-value ``Incident`` that ``GetIncident`` returns for an unknown ID (FACTS.md §2)."""
+    """The zero-value ``Incident`` that ``GetIncident`` returns for an unknown ID (docs/api.md#unknown-incident-ids)."""
     return {
         "incidentID": "",
         "refs": [],
@@ -295,7 +297,8 @@ def incident_preview(
     membership: bool = False,
     channels: bool = False,
 ) -> JSON:
-    """An ``IncidentPreview``; the three optional parts are present only when asked for (FACTS.md §4)."""
+    """An ``IncidentPreview``; the three optional parts are present only when asked for
+    (docs/api.md#listing-incidents)."""
     sev = catalog.severities.get(record.severity_id)
     result: JSON = {
         "incidentID": record.incident_id,

@@ -1,8 +1,8 @@
 """RPC requests: the errors answered (HTTP 400/404 with ``{"error": ...}``) and typed access to bodies.
 
 Request bodies are decoded the way Go's ``encoding/json`` treats them: unknown fields are ignored
-(FACTS.md §1), ``null`` or a missing field is the zero value, and a value of the wrong JSON type
-is an error (HTTP 400 naming the field).
+(docs/api.md#unknown-fields-are-ignored), ``null`` or a missing field is the zero value, and a value of the wrong JSON
+type is an error (HTTP 400 naming the field).
 """
 
 from __future__ import annotations

@@ -303,7 +303,7 @@ class _Generator:
         roll = rng.random()
         if roll < 0.15:  # impact began before the declaration (detected late)
             start_ns = truncate_seconds(created_ns - int(rng.uniform(1, 45) * MINUTE))
-        elif roll < 0.2:  # older records keep microseconds on incidentStart (FACTS.md §7)
+        elif roll < 0.2:  # older records keep microseconds on incidentStart (docs/api.md#time-formats)
             start_ns = created_ns
         else:
             start_ns = truncate_seconds(created_ns)
@@ -703,7 +703,7 @@ class _Story:
 
     def _add_task(self, text: str, when: int) -> None:
         rng = self.rng
-        # Custom task times keep nanoseconds (FACTS.md §7 saw ns on task times).
+        # Custom task times keep nanoseconds (nanoseconds were seen on task times, docs/api.md#time-formats).
         created = when + rng.randrange(1, 1000)
         author = self._responder()
         assigned = pick(rng, self.cast.responders) if rng.random() < 0.5 else None

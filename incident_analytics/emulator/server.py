@@ -5,12 +5,12 @@ One request goes through these steps, in this order:
 1. read the body (``Content-Length`` or chunked; ``Content-Encoding: gzip`` is undone);
 2. sleep ``latency`` seconds (in this request's own thread, so concurrent requests overlap);
 3. a scripted fault matching the request, else the rate limit (429), else a random fault;
-4. auth: Grafana core answers 401 before any plugin route is looked at (FACTS.md §2);
+4. auth: Grafana core answers 401 before any plugin route is looked at (docs/api.md#grafana-core-messages);
 5. routing: only ``POST {base}/{Service}.{Method}`` on a known plugin id and prefix; anything
-   else is oto's ``404 page not found`` in ``text/plain`` (FACTS.md §1, §2);
+   else is oto's ``404 page not found`` in ``text/plain`` (docs/api.md#routing-404s);
 6. the JSON body is decoded (malformed → 400) and the RPC runs.
 
-Responses are gzipped when the request's ``Accept-Encoding`` allows gzip, as oto does (FACTS.md §1).
+Responses are gzipped when the request's ``Accept-Encoding`` allows gzip, as oto does (docs/api.md#request-shape).
 """
 
 from __future__ import annotations

@@ -342,7 +342,7 @@ class State(OrgWrites):
             modified_ns=created,
             created_by=self.catalog.api_user_id,
             closed_ns=None,
-            start_ns=truncate_seconds(created),  # whole seconds, as live (FACTS.md §6 DL fixture)
+            start_ns=truncate_seconds(created),  # whole seconds, as live (docs/api.md#start-end-and-duration-fields)
             end_ns=None,
             tasks=system_tasks(created),
             version=0,
@@ -393,7 +393,7 @@ class State(OrgWrites):
                 incident.end_ns = incident.closed_ns
             self._record(incident, "incidentClosed", now, "Incident resolved")
         else:
-            # Reopening clears both; FACTS.md §6 marks the live behaviour unknown.
+            # Reopening clears both; the live behaviour is unknown (docs/api.md#start-end-and-duration-fields).
             incident.closed_ns = None
             incident.end_ns = None
         return True

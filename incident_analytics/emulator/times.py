@@ -4,7 +4,7 @@ Every time in the emulator's model is an ``int`` of nanoseconds since the Unix e
 for "unset". The precision a value carries is decided when it is stored (truncated to seconds,
 microseconds or left at nanoseconds), and :func:`format_time` prints it the way Go's
 ``time.RFC3339Nano`` does: trailing fractional zeros dropped, no fraction at all for whole
-seconds. That reproduces the mix seen live (FACTS.md §7): ``…02.688373Z``, ``…18.515762775Z``,
+seconds. That reproduces the mix seen live (docs/api.md#time-formats): ``…02.688373Z``, ``…18.515762775Z``,
 ``…27.17626Z`` and ``…02Z``; unset is ``""``, never null.
 """
 

@@ -6,7 +6,7 @@ Every function checks its input columns and names the missing ones, excludes dri
 ``include_drills=True``, measures still-open incidents at ``as_of`` (default: now, UTC) and returns
 durations as ``pd.Timedelta``. Statistics come from scipy and vectorised numpy resampling.
 
-Definitions (design.md, "Metric definitions"):
+Definitions (docs/design.md, "Metric definitions"):
 
 * start of impact = ``incident_start``, else ``created_time``; end = ``incident_end``, else
   ``closed_time``; time to resolve (TTR) = end - start; still-open incidents are right-censored at

@@ -17,7 +17,7 @@ __all__ = ["incident_counts", "mttr", "time_to_resolve"]
 def time_to_resolve(incidents: pd.DataFrame, *, as_of: TimeLike = None, include_drills: bool = False) -> pd.DataFrame:
     """Time to resolve (TTR), one row per incident.
 
-    Definitions (design.md, "Metric definitions"):
+    Definitions (docs/design.md, "Metric definitions"):
 
     * start of impact = ``incident_start``, else ``created_time`` (``start_anchor`` names the column used);
     * end = ``incident_end``, else ``closed_time`` (``end_anchor``); an incident is ``resolved`` when it

@@ -46,7 +46,7 @@ def fraction_digits(text: str) -> int:
 def pages(
     client: httpx.Client, method: str, query: dict[str, Any], items_key: str, **extra: Any
 ) -> Iterator[dict[str, Any]]:
-    """Every page of a cursor-paged method, following the top-level cursor (FACTS.md §3)."""
+    """Every page of a cursor-paged method, following the top-level cursor (docs/api.md#paging)."""
     cursor: dict[str, Any] | None = None
     for _ in range(10_000):
         body: dict[str, Any] = {"query": query, **extra}

@@ -21,7 +21,7 @@ from incident_analytics.emulator import IMPLEMENTED_METHODS, UNVERSIONED_ONLY, E
 # A copy of the API contract (every method, type and field), kept with the tests.
 CONTRACT_PATH = Path(__file__).resolve().parents[1] / "fixtures" / "contract.json"
 
-# IncidentPreview carries these only when the request asks for them (FACTS.md §4).
+# IncidentPreview carries these only when the request asks for them (docs/api.md#listing-incidents).
 OPTIONAL_PREVIEW_PARTS = {"fieldValues", "incidentMembershipPreview", "incidentChannels"}
 PRIMITIVES: dict[str, tuple[type, ...]] = {
     "string": (str,),

@@ -1,4 +1,4 @@
-"""HTTP-level behaviour: auth, routing, prefixes, plugin ids, gzip, malformed bodies (FACTS.md §1-§2)."""
+"""HTTP-level behaviour: auth, routing, prefixes, plugin ids, gzip, malformed bodies (docs/api.md#request-shape)."""
 
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ def test_non_post_is_404(client: httpx.Client, verb: str) -> None:
 
 
 def test_get_org_severities_only_on_unversioned_prefix(seeded: Emulator, client: httpx.Client) -> None:
-    """GetOrgSeverities 404s under /v1 and answers on the unversioned path (FACTS.md §1)."""
+    """GetOrgSeverities 404s under /v1 and answers on the unversioned path (docs/api.md#unversioned-methods)."""
     assert call(client, "SeveritiesService.GetOrgSeverities").status_code == 404
     response = client.post(seeded.url + UNVERSIONED + "SeveritiesService.GetOrgSeverities", json={})
     assert response.status_code == 200
@@ -163,7 +163,7 @@ def test_wrong_field_type_is_400_naming_the_field(client: httpx.Client) -> None:
 
 
 def test_unknown_fields_are_ignored(client: httpx.Client) -> None:
-    """Unknown request fields are ignored silently, even a misplaced cursor (GCX#829)."""
+    """Unknown request fields are ignored silently, even a misplaced cursor (docs/api.md#unknown-fields-are-ignored)."""
     body = {"incidentID": "4", "somethingNew": [1, 2], "query": {"contextPayload": "x"}}
     assert ok(client, "IncidentsService.GetIncident", body)["incident"]["incidentID"] == "4"
 

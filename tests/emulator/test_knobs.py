@@ -117,7 +117,7 @@ def test_inject_html_proxy_page(tiny: Emulator) -> None:
 
 
 def test_inject_error200(tiny: Emulator) -> None:
-    """``error200``: HTTP 200 carrying an in-band ``error`` (FACTS.md §2)."""
+    """``error200``: HTTP 200 carrying an in-band ``error`` (docs/api.md#in-band-errors-on-http-200)."""
     tiny.inject("error200")
     with _client(tiny) as c:
         response = call(c, "RolesService.GetRoles")

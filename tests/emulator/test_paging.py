@@ -1,4 +1,4 @@
-"""Cursor paging and ordering (FACTS.md §3)."""
+"""Cursor paging and ordering (docs/api.md#paging)."""
 
 from __future__ import annotations
 
@@ -99,7 +99,7 @@ def test_cursor_of_another_query_is_400(client: httpx.Client) -> None:
 
 
 def test_cursor_inside_query_is_ignored(client: httpx.Client) -> None:
-    """A cursor sent inside ``query`` is an unknown field: page one comes back again (GCX#829)."""
+    """A cursor sent inside ``query`` is an unknown field: page one comes back again (docs/api.md#paging)."""
     first = ok(client, PREVIEWS, {"query": {"limit": 5}})
     again = ok(client, PREVIEWS, {"query": {"limit": 5, "cursor": first["cursor"]}})
     assert again["incidentPreviews"] == first["incidentPreviews"]

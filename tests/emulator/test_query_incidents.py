@@ -1,4 +1,5 @@
-"""The deprecated QueryIncidents and the read methods around a single incident (FACTS.md §2, §4, §5)."""
+"""The deprecated QueryIncidents and the read methods around a single incident
+(docs/api.md#deprecated-queryincidents)."""
 
 from __future__ import annotations
 
@@ -80,7 +81,7 @@ def test_invalid_status_is_400(client: httpx.Client) -> None:
         (["security"], {"security"}),
         (["team:platform"], {"team:platform"}),
         (["security", "team:identity"], {"security", "team:identity"}),
-        (["platform"], None),  # a keyed label's bare value matches nothing (FACTS.md §5, GCX#829)
+        (["platform"], None),  # a keyed label's bare value matches nothing (docs/api.md#label-matching)
     ],
 )
 def test_incident_labels(seeded: Emulator, client: httpx.Client, labels: list[str], wanted: set[str] | None) -> None:
@@ -100,7 +101,7 @@ def test_only_drills_and_severity(seeded: Emulator, client: httpx.Client) -> Non
 
 
 def test_date_from_and_date_to_have_no_effect(client: httpx.Client) -> None:
-    """dateFrom/dateTo are accepted and ignored, as live (FACTS.md §4)."""
+    """dateFrom/dateTo are accepted and ignored, as live (docs/api.md#deprecated-queryincidents)."""
     everything = _ids(client)
     assert len(everything) == 300
     assert _ids(client, dateFrom="2026-10-01T00:00:00Z", dateTo="2026-10-02T00:00:00Z") == everything
@@ -121,7 +122,7 @@ def test_order_direction_asc(client: httpx.Client) -> None:
 
 
 def test_get_incident_unknown_id_is_zero_incident(client: httpx.Client) -> None:
-    """An unknown ID answers HTTP 200 with a zero-value incident, not 404 (FACTS.md §2)."""
+    """An unknown ID answers HTTP 200 with a zero-value incident, not 404 (docs/api.md#unknown-incident-ids)."""
     response = call(client, "IncidentsService.GetIncident", {"incidentID": "999999"})
     assert response.status_code == 200
     incident = response.json()["incident"]

@@ -1,4 +1,4 @@
-"""The queryString language (FACTS.md §4): parser units, and served results against brute force."""
+"""The queryString language (docs/api.md#query-language): parser units, and served results against brute force."""
 
 from __future__ import annotations
 
@@ -163,7 +163,7 @@ CASES: list[tuple[str, Predicate]] = [
     ("label:'customer-facing'", _tag("customer-facing")),
     ('label:"team:payments"', _kv("team", "payments")),
     ("label:team:search", _kv("team", "search")),
-    ("label:payments", lambda i: False),  # a keyed label's bare value matches nothing (FACTS.md §5)
+    ("label:payments", lambda i: False),  # a keyed label's bare value matches nothing (docs/api.md#label-matching)
     ("field:team:payments", _kv("team", "payments")),
     ('field:service_name:"checkout-api"', _kv("service_name", "checkout-api")),
     ("field:region:EU-WEST", _kv("region", "eu-west")),
@@ -235,7 +235,7 @@ def test_table_is_not_trivial(seeded: Emulator, client: httpx.Client) -> None:
     ],
 )
 def test_bad_query_string_is_400_over_http(client: httpx.Client, query_string: str) -> None:
-    """Malformed strings and ``any(...)`` answer HTTP 400 with an ``error`` (GCX#838)."""
+    """Malformed strings and ``any(...)`` answer HTTP 400 with an ``error`` (docs/api.md#query-language)."""
     response = call(client, "IncidentsService.QueryIncidentPreviews", {"query": {"queryString": query_string}})
     assert response.status_code == 400
     assert "queryString" in response.json()["error"]

@@ -1,4 +1,4 @@
-"""Seeded data: deterministic, realistic, and carrying the live service's quirks (FACTS.md §6-§8)."""
+"""Seeded data: deterministic, realistic, and carrying the live service's quirks (docs/api.md)."""
 
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ import datetime as dt
 import logging
 import numbers
 import re
+import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -225,6 +226,31 @@ class Collected:
         return {str(e["incident_id"]) for e in self.errors}
 
 
+@dataclass
+class _Tally:
+    """Calls, failures and elapsed time of each phase of the per-incident calls (the ``-v`` log)."""
+
+    started: float = field(default_factory=time.monotonic)
+    calls: dict[str, int] = field(default_factory=dict)
+    failed: dict[str, int] = field(default_factory=dict)
+    finished: dict[str, float] = field(default_factory=dict)
+
+    def count(self, phase: str, failed: bool) -> None:
+        self.calls[phase] = self.calls.get(phase, 0) + 1
+        self.failed[phase] = self.failed.get(phase, 0) + failed
+        self.finished[phase] = time.monotonic()
+
+    def log(self) -> None:
+        for phase, calls in self.calls.items():
+            logger.info(
+                "%s: %d per-incident calls, %d errors, %.1f s",
+                phase,
+                calls,
+                self.failed[phase],
+                self.finished[phase] - self.started,
+            )
+
+
 def _error_row(incident_id: str, method: str, exc: IncidentAPIError) -> dict[str, Any]:
     return {
         "incident_id": incident_id,
@@ -296,6 +322,7 @@ def run_jobs(
         count = sum(1 for p, _, _ in jobs if p == phase)
         if count:
             progress.start(phase, count, " calls")
+    tally = _Tally()
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="incident-fetch") as pool:
         futures: dict[Future[None], tuple[str, str]] = {pool.submit(job): (phase, iid) for phase, iid, job in jobs}
         try:
@@ -303,6 +330,7 @@ def run_jobs(
                 phase, iid = futures[future]
                 progress.advance(phase)
                 exc = future.exception()
+                tally.count(phase, exc is not None)
                 if exc is None:
                     continue
                 if not isinstance(exc, IncidentAPIError) or strict:
@@ -313,6 +341,7 @@ def run_jobs(
             for future in futures:
                 future.cancel()
             raise
+    tally.log()
     return out
 
 
@@ -401,6 +430,7 @@ def build_data(
     ``activity[3].eventTime``) and is missing in the frames; ``strict=True`` raises
     `ResponseFormatError` instead.
     """
+    started = time.monotonic()
     built = _Frames(strict)
     full = collected.full
     full_records = list(full.values())
@@ -439,6 +469,13 @@ def build_data(
     ordered = {name: canonical(frame, SORT_KEYS[name]) for name, frame in result.items()}
     rows = collected.errors + built.errors
     errors = pd.DataFrame(rows, columns=list(ERROR_SCHEMA)).astype(ERROR_SCHEMA).drop_duplicates()
+    logger.info(
+        "frames built in %.1f s: %s, errors %d rows (%d malformed values)",
+        time.monotonic() - started,
+        ", ".join(f"{name} {len(frame)} rows" for name, frame in ordered.items()),
+        len(errors),
+        len(built.errors),
+    )
     return IncidentData(
         **ordered,
         errors=canonical(errors, list(ERRORS.sort_keys)),
@@ -502,6 +539,7 @@ def list_previews(
     """Listed previews admitted by the selection, each incident once (in listing order), at most
     ``limit``. A listed record without an ID raises, or with ``errors`` becomes a row there."""
     progress.start(phase, None, " incidents")
+    started = time.monotonic()
     seen: dict[str, dict[str, Any]] = {}
     for record in client.incidents.query(
         selection.query_string() if query is None else query, order_field=order_field, order_direction="DESC"
@@ -522,6 +560,7 @@ def list_previews(
             if limit is not None and len(seen) >= limit:
                 break
     progress.finish(phase)
+    logger.info("%s: %d incidents listed in %.1f s", phase, len(seen), time.monotonic() - started)
     return list(seen.values())
 
 

@@ -255,6 +255,7 @@ def _sync_locked(
             p for p in open_now if str(p["incidentID"]) not in matched and str(p["incidentID"]) in stored_ids
         ]
         refreshed = run_jobs(client, unchanged_open, frozenset({"tasks"}), workers, bars, strict=False)
+        logger.info("sync: %d open, unchanged incidents read again for their duration", len(unchanged_open))
     finally:
         bars.close()
 

@@ -282,22 +282,40 @@ def test_ctrl_c_during_a_fetch_exits_130_with_one_line(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("flag", "requests_logged"), [("-v", False), ("-vv", True)])
 def test_verbose_is_a_summary_and_very_verbose_every_request(tmp_path: Path, flag: str, requests_logged: bool) -> None:
+    """-v: one INFO line per phase of fetch and of sync; -vv: also one DEBUG line per request."""
+    store = str(tmp_path / "s")
     with Emulator(seed=0, incidents=20) as emu:
-        proc = cli(
-            flag,
-            "fetch",
-            "--quiet",
-            "--out",
-            str(tmp_path / "s"),
-            env={"GRAFANA_URL": emu.url, "GRAFANA_SERVICE_ACCOUNT_TOKEN": emu.token},
-        )
+        env = {"GRAFANA_URL": emu.url, "GRAFANA_SERVICE_ACCOUNT_TOKEN": emu.token}
+        proc = cli(flag, "fetch", "--quiet", "--out", store, env=env)
         _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        listing = re.search(r"INFO incident_analytics: incidents: (\d+) incidents listed in [\d.]+ s$", err, re.M)
+        assert listing, err
+        listed = int(listing[1])
+        assert 10 <= listed <= 20
+        # One line per phase: the listing, each kind of per-incident call, the frames, the summary.
+        for phase in ("details", "activity"):
+            line = rf"INFO incident_analytics: {phase}: (\d+) per-incident calls, 0 errors, [\d.]+ s$"
+            calls = re.search(line, err, re.M)
+            assert calls and int(calls[1]) >= listed, err
+        frames_line = re.search(r"INFO incident_analytics: frames built in [\d.]+ s: incidents (\d+) rows, tasks", err)
+        assert frames_line and int(frames_line[1]) == listed
+        assert f"INFO incident_analytics: fetched {listed} incidents" in err
+        info = [line for line in err.splitlines() if " INFO " in line]
+        assert len(info) <= 8, info  # a summary, not a line per incident or call
+        assert ("POST IncidentsService.GetIncident" in err) is requests_logged
+        assert "HTTP Request:" not in err or requests_logged
+
+        proc = cli(flag, "sync", "--quiet", store, env=env)
+        _, synced = proc.communicate(timeout=120)
         token = emu.token
-    assert proc.returncode == 0, err
-    assert "INFO incident_analytics: fetched" in err
-    assert ("POST IncidentsService.GetIncident" in err) is requests_logged
-    assert "HTTP Request:" not in err or requests_logged
-    assert token not in err
+    assert proc.returncode == 0, synced
+    for phase in ("changed", "open"):
+        assert re.search(rf"INFO incident_analytics: {phase}: \d+ incidents listed in [\d.]+ s$", synced, re.M), synced
+    assert re.search(r"INFO incident_analytics: sync: \d+ incidents modified since", synced)
+    assert "INFO incident_analytics: frames built in" in synced
+    assert ("POST IncidentsService.QueryIncidentPreviews" in synced) is requests_logged
+    assert token not in err and token not in synced
 
 
 @pytest.mark.parametrize(

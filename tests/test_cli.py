@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -62,9 +63,12 @@ def test_a_missing_token_is_a_one_line_error(
     assert "GRAFANA_SERVICE_ACCOUNT_TOKEN" in capsys.readouterr().err
 
 
-def test_the_emulator_command_serves_until_stopped() -> None:
+@contextmanager
+def emulator_command(*options: str) -> Iterator[tuple[str, str, str]]:
+    """Run ``incident-analytics emulator --port 0 *options``; yield what it printed up to the token
+    line, its URL and its token. On leaving, SIGTERM must stop it with exit code 0."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "incident_analytics.cli", "emulator", "--port", "0", "--incidents", "30"],
+        [sys.executable, "-m", "incident_analytics.cli", "emulator", "--port", "0", *options],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -77,15 +81,20 @@ def test_the_emulator_command_serves_until_stopped() -> None:
                 break
         url = re.search(r"GRAFANA_URL=(\S+)", text)
         token = re.search(r"GRAFANA_SERVICE_ACCOUNT_TOKEN=(\S+)", text)
-        assert url and token
-        assert f"API base URL: {url.group(1)}/api/plugins/grafana-irm-app/resources/api/v1/\n" in text
-        with ia.IncidentClient(url.group(1), token.group(1)) as client:
-            assert len(list(client.incidents.query(""))) == 30
+        assert url and token, text
+        yield text, url.group(1), token.group(1)
     finally:
         proc.terminate()
         assert proc.wait(timeout=10) == 0
         if proc.stdout:
             proc.stdout.close()
+
+
+def test_the_emulator_command_serves_until_stopped() -> None:
+    with emulator_command("--incidents", "30") as (text, url, token):
+        assert f"API base URL: {url}/api/plugins/grafana-irm-app/resources/api/v1/\n" in text
+        with ia.IncidentClient(url, token) as client:
+            assert len(list(client.incidents.query(""))) == 30
 
 
 # --- what a new user trips over ---------------------------------------------------------------------
@@ -335,26 +344,7 @@ def test_configuration_errors_from_the_library_name_flags(
     assert not re.search(r"\b(token|url|plugin_id)=", line), line
 def test_the_emulator_command_serves_a_scenario() -> None:
     """``--scenario small`` serves the preset's 150 incidents; ``--incidents`` would override it."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "incident_analytics.cli", "emulator", "--port", "0", "--scenario", "small"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        text = ""
-        for line in proc.stdout:
-            text += line
-            if "GRAFANA_SERVICE_ACCOUNT_TOKEN=" in line:
-                break
+    with emulator_command("--scenario", "small") as (text, url, token):
         assert "(150 incidents, seed 0)" in text
-        url = re.search(r"GRAFANA_URL=(\S+)", text)
-        token = re.search(r"GRAFANA_SERVICE_ACCOUNT_TOKEN=(\S+)", text)
-        assert url and token
-        with ia.IncidentClient(url.group(1), token.group(1)) as client:
+        with ia.IncidentClient(url, token) as client:
             assert len(list(client.incidents.query(""))) == 150
-    finally:
-        proc.terminate()
-        assert proc.wait(timeout=10) == 0
-        if proc.stdout:
-            proc.stdout.close()

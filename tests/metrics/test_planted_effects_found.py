@@ -8,7 +8,6 @@ non-change. The planted effects and their numbers are documented in
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pandas as pd
@@ -17,8 +16,8 @@ import pytest
 import incident_analytics as ia
 from incident_analytics import metrics
 from incident_analytics.bulk import find_label_duplicates
-from incident_analytics.emulator import Emulator
 from incident_analytics.emulator.world import TEAMS
+from tests.conftest import DemoScenario
 
 IMPROVEMENT_DATE = "2026-05-01"
 
@@ -27,7 +26,10 @@ IMPROVEMENT_DATE = "2026-05-01"
 class Demo:
     data: ia.IncidentData
     planted: dict[str, list[str]]
-    as_of: pd.Timestamp
+
+    @property
+    def as_of(self) -> pd.Timestamp:
+        return self.data.fetched_at
 
     def severity(self, name: str) -> pd.DataFrame:
         incidents = self.data.incidents
@@ -38,10 +40,8 @@ class Demo:
 
 
 @pytest.fixture(scope="module")
-def demo() -> Iterator[Demo]:
-    with Emulator(scenario="demo") as emu, ia.IncidentClient(emu.url, emu.token) as client:
-        data = ia.fetch(client, progress=False)
-        yield Demo(data, {kind: list(ids) for kind, ids in emu.state.planted.items()}, data.fetched_at)
+def demo(demo_scenario: DemoScenario) -> Demo:
+    return Demo(demo_scenario.data, demo_scenario.planted)
 
 
 def _ids(values: pd.Series) -> list[str]:

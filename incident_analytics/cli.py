@@ -401,15 +401,7 @@ def _report_arguments(p: argparse.ArgumentParser) -> None:
     def common(q: argparse.ArgumentParser, default_out: str) -> None:
         q.add_argument("--out", type=Path, help=f"file to write, .html or .md (default: {default_out})")
         q.add_argument("--store", type=Path, help="read this Parquet store instead of the stack (default: the stack)")
-        q.add_argument("--url", help=f"stack URL (default: ${URL_ENV}); the token comes from ${TOKEN_ENV}")
-        q.add_argument(
-            "--plugin-id",
-            default=DEFAULT_PLUGIN_ID,
-            help="grafana-irm-app or grafana-incident-app (default: %(default)s)",
-        )
-        q.add_argument(
-            "--allow-insecure-http", action="store_true", help="allow a plain http:// stack URL (default: refused)"
-        )
+        _target_arguments(q)
 
     postmortem = reports.add_parser(
         "postmortem", help="a postmortem draft for one incident", formatter_class=_Formatter, epilog=ENVIRONMENT

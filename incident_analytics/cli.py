@@ -34,9 +34,9 @@ from .client import IncidentClient
 from .config import DEFAULT_PLUGIN_ID, TOKEN_ENV, URL_ENV, is_loopback_host
 from .emulator import SCENARIOS, Emulator
 from .errors import ConfigurationError, IncidentAnalyticsError
-from .fetch import _check_concurrency, fetch, to_utc
+from .fetch import check_concurrency, fetch, to_utc
 from .store import IncidentData, stored_selection
-from .sync import _selection_from, sync
+from .sync import selection_from, sync
 
 logger = logging.getLogger("incident_analytics")
 
@@ -146,7 +146,7 @@ def _time_flag(flag: str) -> Callable[[str], str]:
 
 def _concurrency(text: str) -> int:
     try:
-        return _check_concurrency(int(text))
+        return check_concurrency(int(text))
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1 to 64") from None
 
@@ -199,7 +199,7 @@ def _selection_given(args: argparse.Namespace) -> dict[str, Any]:
 
 def _checked_selection(stored: dict[str, Any] | None, given: dict[str, Any]) -> None:
     try:
-        _selection_from(stored or {}, given)
+        selection_from(stored or {}, given)
     except (TypeError, ValueError) as exc:
         message = str(exc).replace("since", "--since").replace("until", "--until")
         raise UsageError(message) from None
@@ -401,15 +401,7 @@ def _report_arguments(p: argparse.ArgumentParser) -> None:
     def common(q: argparse.ArgumentParser, default_out: str) -> None:
         q.add_argument("--out", type=Path, help=f"file to write, .html or .md (default: {default_out})")
         q.add_argument("--store", type=Path, help="read this Parquet store instead of the stack (default: the stack)")
-        q.add_argument("--url", help=f"stack URL (default: ${URL_ENV}); the token comes from ${TOKEN_ENV}")
-        q.add_argument(
-            "--plugin-id",
-            default=DEFAULT_PLUGIN_ID,
-            help="grafana-irm-app or grafana-incident-app (default: %(default)s)",
-        )
-        q.add_argument(
-            "--allow-insecure-http", action="store_true", help="allow a plain http:// stack URL (default: refused)"
-        )
+        _target_arguments(q)
 
     postmortem = reports.add_parser(
         "postmortem", help="a postmortem draft for one incident", formatter_class=_Formatter, epilog=ENVIRONMENT

@@ -2,8 +2,10 @@
 
 ``fetch`` lists incidents with ``QueryIncidentPreviews`` and then fetches what previews lack
 (``GetIncident`` for tasks and full role assignments, ``GetLabels`` where a record carries no labels,
-``QueryActivity`` paged per incident) on a bounded thread pool. ``sync`` keeps a Parquet store up to
-date by fetching only what changed since the last run.
+``QueryActivity`` paged per incident) on a bounded thread pool.
+
+The pieces ``sync`` (in :mod:`.sync`) builds on are public here: the `Selection`, `list_previews`,
+`run_jobs` with its `Progress` bars, `build_data`, and the frame helpers `canonical` and `prefer`.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import datetime as dt
 import logging
 import numbers
 import re
+import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -171,7 +174,7 @@ class Selection:
 # Progress.
 
 
-class _Progress:
+class Progress:
     """One tqdm.auto bar per phase (a widget in Jupyter, text in a terminal), or nothing at all."""
 
     def __init__(self, enabled: bool) -> None:
@@ -179,6 +182,7 @@ class _Progress:
         self._bars: dict[str, Any] = {}
 
     def start(self, phase: str, total: int | None, unit: str) -> None:
+        """Open the bar of ``phase`` (``total`` None: a counter without an end)."""
         if not self.enabled:
             return
         from tqdm.auto import tqdm
@@ -186,16 +190,19 @@ class _Progress:
         self._bars[phase] = tqdm(total=total, desc=phase, unit=unit, leave=True, dynamic_ncols=True)
 
     def advance(self, phase: str, n: int = 1) -> None:
+        """Move the bar of ``phase`` on by ``n``."""
         bar = self._bars.get(phase)
         if bar is not None:
             bar.update(n)
 
     def finish(self, phase: str) -> None:
+        """Close the bar of ``phase``."""
         bar = self._bars.pop(phase, None)
         if bar is not None:
             bar.close()
 
     def close(self) -> None:
+        """Close every bar still open."""
         for bar in self._bars.values():
             bar.close()
         self._bars.clear()
@@ -206,7 +213,7 @@ class _Progress:
 
 
 @dataclass
-class _Collected:
+class Collected:
     """What the per-incident calls brought back, and what failed."""
 
     full: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -215,7 +222,33 @@ class _Collected:
     errors: list[dict[str, Any]] = field(default_factory=list)
 
     def failed_ids(self) -> set[str]:
+        """IDs of the incidents with a failed call."""
         return {str(e["incident_id"]) for e in self.errors}
+
+
+@dataclass
+class _Tally:
+    """Calls, failures and elapsed time of each phase of the per-incident calls (the ``-v`` log)."""
+
+    started: float = field(default_factory=time.monotonic)
+    calls: dict[str, int] = field(default_factory=dict)
+    failed: dict[str, int] = field(default_factory=dict)
+    finished: dict[str, float] = field(default_factory=dict)
+
+    def count(self, phase: str, failed: bool) -> None:
+        self.calls[phase] = self.calls.get(phase, 0) + 1
+        self.failed[phase] = self.failed.get(phase, 0) + failed
+        self.finished[phase] = time.monotonic()
+
+    def log(self) -> None:
+        for phase, calls in self.calls.items():
+            logger.info(
+                "%s: %d per-incident calls, %d errors, %.1f s",
+                phase,
+                calls,
+                self.failed[phase],
+                self.finished[phase] - self.started,
+            )
 
 
 def _error_row(incident_id: str, method: str, exc: IncidentAPIError) -> dict[str, Any]:
@@ -242,7 +275,7 @@ def _malformed_row(incident_id: str | None, method: str, field: str, problem: st
 
 
 def _jobs(
-    client: IncidentClient, previews: list[dict[str, Any]], include: frozenset[str], out: _Collected
+    client: IncidentClient, previews: list[dict[str, Any]], include: frozenset[str], out: Collected
 ) -> Iterator[tuple[str, str, Callable[[], None]]]:
     """(phase, incident ID, job) for every call the previews leave to make."""
     for preview in previews:
@@ -269,15 +302,19 @@ def _jobs(
             yield "activity", iid, activity
 
 
-def _run_jobs(
+def run_jobs(
     client: IncidentClient,
     previews: list[dict[str, Any]],
     include: frozenset[str],
     concurrency: int,
-    progress: _Progress,
+    progress: Progress,
     strict: bool,
-) -> _Collected:
-    out = _Collected()
+) -> Collected:
+    """Make the per-incident calls ``include`` needs for ``previews`` on ``concurrency`` threads.
+
+    A call that fails after the client's retries becomes an errors row (``strict``: it is raised).
+    """
+    out = Collected()
     jobs = list(_jobs(client, previews, include, out))
     if not jobs:
         return out
@@ -285,6 +322,7 @@ def _run_jobs(
         count = sum(1 for p, _, _ in jobs if p == phase)
         if count:
             progress.start(phase, count, " calls")
+    tally = _Tally()
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="incident-fetch") as pool:
         futures: dict[Future[None], tuple[str, str]] = {pool.submit(job): (phase, iid) for phase, iid, job in jobs}
         try:
@@ -292,6 +330,7 @@ def _run_jobs(
                 phase, iid = futures[future]
                 progress.advance(phase)
                 exc = future.exception()
+                tally.count(phase, exc is not None)
                 if exc is None:
                     continue
                 if not isinstance(exc, IncidentAPIError) or strict:
@@ -302,6 +341,7 @@ def _run_jobs(
             for future in futures:
                 future.cancel()
             raise
+    tally.log()
     return out
 
 
@@ -315,7 +355,7 @@ def _natural(ids: pd.Series) -> pd.Series:
     return numbers if numbers.notna().all() else ids.astype(pd.StringDtype("pyarrow"))
 
 
-def _canonical(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+def canonical(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Rows in one deterministic order: incident ID (numerically), then the frame's own keys."""
     if frame.empty:
         return frame.reset_index(drop=True)
@@ -332,7 +372,7 @@ SORT_KEYS = {name: list(table.sort_keys) for name, table in TABLES.items()}
 """Frame name → the columns ordering its rows after the incident ID (declared in `schema.TABLES`)."""
 
 
-def _prefer(top: pd.DataFrame, base: pd.DataFrame) -> pd.DataFrame:
+def prefer(top: pd.DataFrame, base: pd.DataFrame) -> pd.DataFrame:
     """The incidents of ``base`` (in its order), each value taken from ``top`` where ``top`` has one."""
     wanted = base.set_index("incident_id", drop=False)
     merged = top.set_index("incident_id", drop=False).reindex(wanted.index).combine_first(wanted)
@@ -372,12 +412,12 @@ def _incidents(previews: list[dict[str, Any]], full: Mapping[str, dict[str, Any]
     if not full:
         return listed
     fuller = built.build(frames.incidents_frame, list(full.values()), [(iid, GET_INCIDENT, "") for iid in full])
-    return _prefer(fuller, listed)
+    return prefer(fuller, listed)
 
 
 def build_data(
     previews: list[dict[str, Any]],
-    collected: _Collected,
+    collected: Collected,
     include: frozenset[str],
     fetched_at: pd.Timestamp,
     selection: Selection,
@@ -390,6 +430,7 @@ def build_data(
     ``activity[3].eventTime``) and is missing in the frames; ``strict=True`` raises
     `ResponseFormatError` instead.
     """
+    started = time.monotonic()
     built = _Frames(strict)
     full = collected.full
     full_records = list(full.values())
@@ -425,12 +466,19 @@ def build_data(
         ),
         "activity": built.build(frames.activity_frame, activity, activity_sources),
     }
-    ordered = {name: _canonical(frame, SORT_KEYS[name]) for name, frame in result.items()}
+    ordered = {name: canonical(frame, SORT_KEYS[name]) for name, frame in result.items()}
     rows = collected.errors + built.errors
     errors = pd.DataFrame(rows, columns=list(ERROR_SCHEMA)).astype(ERROR_SCHEMA).drop_duplicates()
+    logger.info(
+        "frames built in %.1f s: %s, errors %d rows (%d malformed values)",
+        time.monotonic() - started,
+        ", ".join(f"{name} {len(frame)} rows" for name, frame in ordered.items()),
+        len(errors),
+        len(built.errors),
+    )
     return IncidentData(
         **ordered,
-        errors=_canonical(errors, list(ERRORS.sort_keys)),
+        errors=canonical(errors, list(ERRORS.sort_keys)),
         fetched_at=fetched_at,
         selection=selection.to_meta(),
     )
@@ -457,7 +505,8 @@ def _check_include(include: Collection[str]) -> frozenset[str]:
     return frozenset(parts)
 
 
-def _check_concurrency(concurrency: int) -> int:
+def check_concurrency(concurrency: int) -> int:
+    """``concurrency`` if it is a whole number from 1 to 64, else a ValueError saying so."""
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not 1 <= concurrency <= 64:
         raise ValueError(f"concurrency must be a whole number from 1 to 64, got {concurrency!r}")
     return concurrency
@@ -475,10 +524,10 @@ def _check_flag(name: str, value: bool) -> bool:
     return value
 
 
-def _list(
+def list_previews(
     client: IncidentClient,
     selection: Selection,
-    progress: _Progress,
+    progress: Progress,
     *,
     query: str | None = None,
     order_field: PreviewOrderField = "createdTime",
@@ -490,6 +539,7 @@ def _list(
     """Listed previews admitted by the selection, each incident once (in listing order), at most
     ``limit``. A listed record without an ID raises, or with ``errors`` becomes a row there."""
     progress.start(phase, None, " incidents")
+    started = time.monotonic()
     seen: dict[str, dict[str, Any]] = {}
     for record in client.incidents.query(
         selection.query_string() if query is None else query, order_field=order_field, order_direction="DESC"
@@ -510,6 +560,7 @@ def _list(
             if limit is not None and len(seen) >= limit:
                 break
     progress.finish(phase)
+    logger.info("%s: %d incidents listed in %.1f s", phase, len(seen), time.monotonic() - started)
     return list(seen.values())
 
 
@@ -546,15 +597,15 @@ def fetch(
     """
     selection = Selection.of(since, until, query, include_drills)
     parts = _check_include(include)
-    workers = _check_concurrency(concurrency)
+    workers = check_concurrency(concurrency)
     limit = _check_max_items(max_items)
-    bars = _Progress(_check_flag("progress", progress))
+    bars = Progress(_check_flag("progress", progress))
     strict = _check_flag("strict", strict)
     fetched_at = pd.Timestamp.now(tz="UTC")
     listing_errors: list[dict[str, Any]] = []
     try:
-        previews = _list(client, selection, bars, limit=limit, errors=None if strict else listing_errors)
-        collected = _run_jobs(client, previews, parts, workers, bars, strict)
+        previews = list_previews(client, selection, bars, limit=limit, errors=None if strict else listing_errors)
+        collected = run_jobs(client, previews, parts, workers, bars, strict)
     finally:
         bars.close()
     collected.errors[:0] = listing_errors

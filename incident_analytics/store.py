@@ -67,8 +67,9 @@ class IncidentData:
 
     Attributes:
         incidents, tasks, labels, assignments, activity: the five frames.
-        errors: one row per per-incident call that failed after retries (``incident_id, method,
-            error_type, status_code, message``); those incidents are incomplete.
+        errors: one row per per-incident call that failed after retries and per malformed value in
+            a record (``incident_id, method, error_type, status_code, message, field``; ``field``
+            names a malformed value); those incidents are incomplete.
         fetched_at: when the fetch started (UTC).
         selection: the since/until/query/drills the data was fetched for.
     """
@@ -86,7 +87,8 @@ class IncidentData:
 
     @property
     def incomplete(self) -> list[str]:
-        """IDs of incidents with at least one failed call."""
+        """IDs of incidents whose data is not whole: a call failed after retries, or a record came
+        back malformed (both are rows in ``errors``; the frames hold the rest of the incident)."""
         return sorted(set(self.errors["incident_id"].dropna().astype(str)))
 
     def to_parquet(self, directory: str | os.PathLike[str]) -> Path:

@@ -50,16 +50,16 @@ from .client import IncidentClient
 from .fetch import (
     INCLUDE_ALL,
     SORT_KEYS,
+    Progress,
     Selection,
     TimeLike,
-    _canonical,
-    _check_concurrency,
-    _list,
-    _prefer,
-    _Progress,
-    _run_jobs,
     build_data,
+    canonical,
+    check_concurrency,
     fetch,
+    list_previews,
+    prefer,
+    run_jobs,
     wire_time,
 )
 from .store import FRAME_NAMES, IncidentData, read_store, store_lock, write_store
@@ -156,19 +156,19 @@ def sync(
         for name, value in (("since", since), ("until", until), ("query", query), ("include_drills", include_drills))
         if value is not UNSET
     }
-    _selection_from({}, given)  # bad arguments fail before the store or the server is touched
-    workers = _check_concurrency(concurrency)
+    selection_from({}, given)  # bad arguments fail before the store or the server is touched
+    workers = check_concurrency(concurrency)
     lap = check_overlap(overlap)
     with store_lock(store_dir):
         stored = read_store(store_dir)
-        selection = _selection_from(stored.selection if stored is not None else {}, given)
+        selection = selection_from(stored.selection if stored is not None else {}, given)
         data = _sync_locked(client, stored, selection, workers, progress, lap)
         write_store(data, store_dir)
     logger.info("sync of %s: %s", store_dir, data.sync_report)
     return data
 
 
-def _selection_from(stored: dict[str, Any], given: dict[str, Any]) -> Selection:
+def selection_from(stored: dict[str, Any], given: dict[str, Any]) -> Selection:
     """The stored selection with the caller's arguments laid over it."""
     base: dict[str, Any] = {"since": None, "until": None, "query": None, "include_drills": False}
     base.update({k: v for k, v in stored.items() if k in base})
@@ -198,7 +198,7 @@ def _sync_locked(
         data.sync_report = SyncReport(kind, incidents=len(data.incidents), failed=len(data.incomplete))
         return data
 
-    bars = _Progress(progress)
+    bars = Progress(progress)
     fetched_at = pd.Timestamp.now(tz="UTC")
     horizon = _horizon(stored, overlap)
     stored_ids = set(stored.incidents["incident_id"].astype(str))
@@ -212,7 +212,7 @@ def _sync_locked(
         # no longer matches (say it became a drill) must leave the store. The listings run side by side.
         with ThreadPoolExecutor(max_workers=3, thread_name_prefix="incident-sync") as pool:
             changed_job = pool.submit(
-                _list,
+                list_previews,
                 client,
                 Selection(include_drills=True),
                 bars,
@@ -223,12 +223,14 @@ def _sync_locked(
             )
             # Without a query string of the caller's, the selection (drills, dates) is checked here.
             matching_job = (
-                pool.submit(_list, client, selection, bars, order_field="modifiedTime", stop=older, phase="matching")
+                pool.submit(
+                    list_previews, client, selection, bars, order_field="modifiedTime", stop=older, phase="matching"
+                )
                 if selection.query
                 else None
             )
             open_job = pool.submit(
-                _list,
+                list_previews,
                 client,
                 selection,
                 bars,
@@ -245,14 +247,15 @@ def _sync_locked(
             len(matching),
             len(open_now),
         )
-        collected = _run_jobs(client, matching, frozenset(INCLUDE_ALL), workers, bars, strict=False)
+        collected = run_jobs(client, matching, frozenset(INCLUDE_ALL), workers, bars, strict=False)
         matched = {str(p["incidentID"]) for p in matching}
         # Open incidents that did not change: their listing refreshes the row, and GetIncident the
         # clock-dependent duration_seconds (previews do not carry it).
         unchanged_open = [
             p for p in open_now if str(p["incidentID"]) not in matched and str(p["incidentID"]) in stored_ids
         ]
-        refreshed = _run_jobs(client, unchanged_open, frozenset({"tasks"}), workers, bars, strict=False)
+        refreshed = run_jobs(client, unchanged_open, frozenset({"tasks"}), workers, bars, strict=False)
+        logger.info("sync: %d open, unchanged incidents read again for their duration", len(unchanged_open))
     finally:
         bars.close()
 
@@ -326,8 +329,8 @@ def _upsert(
         add = new[new["incident_id"].astype(str).isin(replaced)]
         parts = [frame for frame in (keep, add) if not frame.empty]
         combined = pd.concat(parts, ignore_index=True) if parts else frames.empty_frame(name)
-        merged[name] = _canonical(combined.astype(frames.SCHEMAS[name]), SORT_KEYS[name])
+        merged[name] = canonical(combined.astype(frames.SCHEMAS[name]), SORT_KEYS[name])
     if listed is not None:
         # Listed values win where the listing has them; columns only GetIncident fills keep stored values.
-        merged["incidents"] = _prefer(listed, merged["incidents"])
+        merged["incidents"] = prefer(listed, merged["incidents"])
     return IncidentData(**merged, errors=fresh.errors, fetched_at=fresh.fetched_at, selection=stored.selection)

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 from vcr.persisters.filesystem import FilesystemPersister
 
+import incident_analytics as ia
 from incident_analytics.emulator import Emulator
 from tests.anonymise import Anonymiser
 
@@ -156,3 +157,20 @@ def emulator() -> Iterator[Emulator]:
     """A seeded emulator on loopback (fresh per test module)."""
     with Emulator(seed=0, incidents=120) as emu:
         yield emu
+
+
+@dataclass(frozen=True)
+class DemoScenario:
+    """The ``demo`` scenario fetched in full, and the emulator's list of the incidents carrying each
+    planted effect (``state.planted``). Read-only: every test that uses it shares one copy."""
+
+    data: ia.IncidentData
+    planted: dict[str, list[str]]
+
+
+@pytest.fixture(scope="session")
+def demo_scenario() -> DemoScenario:
+    """``ia.fetch`` of ``Emulator(scenario="demo")`` (about 10 s), once per test run."""
+    with Emulator(scenario="demo") as emu, ia.IncidentClient(emu.url, emu.token) as client:
+        data = ia.fetch(client, progress=False)
+        return DemoScenario(data, {kind: list(ids) for kind, ids in emu.state.planted.items()})

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -62,9 +63,12 @@ def test_a_missing_token_is_a_one_line_error(
     assert "GRAFANA_SERVICE_ACCOUNT_TOKEN" in capsys.readouterr().err
 
 
-def test_the_emulator_command_serves_until_stopped() -> None:
+@contextmanager
+def emulator_command(*options: str) -> Iterator[tuple[str, str, str]]:
+    """Run ``incident-analytics emulator --port 0 *options``; yield what it printed up to the token
+    line, its URL and its token. On leaving, SIGTERM must stop it with exit code 0."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "incident_analytics.cli", "emulator", "--port", "0", "--incidents", "30"],
+        [sys.executable, "-m", "incident_analytics.cli", "emulator", "--port", "0", *options],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -77,15 +81,20 @@ def test_the_emulator_command_serves_until_stopped() -> None:
                 break
         url = re.search(r"GRAFANA_URL=(\S+)", text)
         token = re.search(r"GRAFANA_SERVICE_ACCOUNT_TOKEN=(\S+)", text)
-        assert url and token
-        assert f"API base URL: {url.group(1)}/api/plugins/grafana-irm-app/resources/api/v1/\n" in text
-        with ia.IncidentClient(url.group(1), token.group(1)) as client:
-            assert len(list(client.incidents.query(""))) == 30
+        assert url and token, text
+        yield text, url.group(1), token.group(1)
     finally:
         proc.terminate()
         assert proc.wait(timeout=10) == 0
         if proc.stdout:
             proc.stdout.close()
+
+
+def test_the_emulator_command_serves_until_stopped() -> None:
+    with emulator_command("--incidents", "30") as (text, url, token):
+        assert f"API base URL: {url}/api/plugins/grafana-irm-app/resources/api/v1/\n" in text
+        with ia.IncidentClient(url, token) as client:
+            assert len(list(client.incidents.query(""))) == 30
 
 
 # --- what a new user trips over ---------------------------------------------------------------------
@@ -282,22 +291,40 @@ def test_ctrl_c_during_a_fetch_exits_130_with_one_line(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("flag", "requests_logged"), [("-v", False), ("-vv", True)])
 def test_verbose_is_a_summary_and_very_verbose_every_request(tmp_path: Path, flag: str, requests_logged: bool) -> None:
+    """-v: one INFO line per phase of fetch and of sync; -vv: also one DEBUG line per request."""
+    store = str(tmp_path / "s")
     with Emulator(seed=0, incidents=20) as emu:
-        proc = cli(
-            flag,
-            "fetch",
-            "--quiet",
-            "--out",
-            str(tmp_path / "s"),
-            env={"GRAFANA_URL": emu.url, "GRAFANA_SERVICE_ACCOUNT_TOKEN": emu.token},
-        )
+        env = {"GRAFANA_URL": emu.url, "GRAFANA_SERVICE_ACCOUNT_TOKEN": emu.token}
+        proc = cli(flag, "fetch", "--quiet", "--out", store, env=env)
         _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        listing = re.search(r"INFO incident_analytics: incidents: (\d+) incidents listed in [\d.]+ s$", err, re.M)
+        assert listing, err
+        listed = int(listing[1])
+        assert 10 <= listed <= 20
+        # One line per phase: the listing, each kind of per-incident call, the frames, the summary.
+        for phase in ("details", "activity"):
+            line = rf"INFO incident_analytics: {phase}: (\d+) per-incident calls, 0 errors, [\d.]+ s$"
+            calls = re.search(line, err, re.M)
+            assert calls and int(calls[1]) >= listed, err
+        frames_line = re.search(r"INFO incident_analytics: frames built in [\d.]+ s: incidents (\d+) rows, tasks", err)
+        assert frames_line and int(frames_line[1]) == listed
+        assert f"INFO incident_analytics: fetched {listed} incidents" in err
+        info = [line for line in err.splitlines() if " INFO " in line]
+        assert len(info) <= 8, info  # a summary, not a line per incident or call
+        assert ("POST IncidentsService.GetIncident" in err) is requests_logged
+        assert "HTTP Request:" not in err or requests_logged
+
+        proc = cli(flag, "sync", "--quiet", store, env=env)
+        _, synced = proc.communicate(timeout=120)
         token = emu.token
-    assert proc.returncode == 0, err
-    assert "INFO incident_analytics: fetched" in err
-    assert ("POST IncidentsService.GetIncident" in err) is requests_logged
-    assert "HTTP Request:" not in err or requests_logged
-    assert token not in err
+    assert proc.returncode == 0, synced
+    for phase in ("changed", "open"):
+        assert re.search(rf"INFO incident_analytics: {phase}: \d+ incidents listed in [\d.]+ s$", synced, re.M), synced
+    assert re.search(r"INFO incident_analytics: sync: \d+ incidents modified since", synced)
+    assert "INFO incident_analytics: frames built in" in synced
+    assert ("POST IncidentsService.QueryIncidentPreviews" in synced) is requests_logged
+    assert token not in err and token not in synced
 
 
 @pytest.mark.parametrize(
@@ -317,26 +344,7 @@ def test_configuration_errors_from_the_library_name_flags(
     assert not re.search(r"\b(token|url|plugin_id)=", line), line
 def test_the_emulator_command_serves_a_scenario() -> None:
     """``--scenario small`` serves the preset's 150 incidents; ``--incidents`` would override it."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "incident_analytics.cli", "emulator", "--port", "0", "--scenario", "small"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        text = ""
-        for line in proc.stdout:
-            text += line
-            if "GRAFANA_SERVICE_ACCOUNT_TOKEN=" in line:
-                break
+    with emulator_command("--scenario", "small") as (text, url, token):
         assert "(150 incidents, seed 0)" in text
-        url = re.search(r"GRAFANA_URL=(\S+)", text)
-        token = re.search(r"GRAFANA_SERVICE_ACCOUNT_TOKEN=(\S+)", text)
-        assert url and token
-        with ia.IncidentClient(url.group(1), token.group(1)) as client:
+        with ia.IncidentClient(url, token) as client:
             assert len(list(client.incidents.query(""))) == 150
-    finally:
-        proc.terminate()
-        assert proc.wait(timeout=10) == 0
-        if proc.stdout:
-            proc.stdout.close()

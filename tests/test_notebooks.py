@@ -13,6 +13,12 @@ from nbclient import NotebookClient
 from incident_analytics.emulator import Emulator
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+# RPCs each notebook must have sent to the test's emulator (not to an emulator of its own): the
+# postmortem lists the resolved incidents and loads one; the others fetch every incident in full.
+EXPECTED_METHODS = {
+    "postmortem.ipynb": {"IncidentsService.QueryIncidentPreviews", "IncidentsService.GetIncident"},
+}
+FULL_FETCH = {"IncidentsService.QueryIncidentPreviews", "IncidentsService.GetIncident", "ActivityService.QueryActivity"}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -36,10 +42,13 @@ def test_notebook_runs_against_the_emulator_without_leaking_the_token(
             notebook, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
         ).execute()
         token = emu.token
-        served = len(emu.requests)
+        served = emu.requests
     outputs = json.dumps([cell.get("outputs", []) for cell in notebook.cells])
-    # explore and bulk-labels fetch whole listings; postmortem needs only a few calls for one incident.
-    assert served > (0 if path.name == "postmortem.ipynb" else 100), "the notebook should have used the emulator"
+    methods = {record.method for record in served}
+    expected = EXPECTED_METHODS.get(path.name, FULL_FETCH)
+    assert expected <= methods, f"the notebook should have fetched from the emulator; it sent {sorted(methods)}"
+    if expected is FULL_FETCH:
+        assert len(served) > 100, "every incident fetched with its details"
     assert token not in outputs
     assert '"output_type": "error"' not in outputs
     assert "IncidentData" in outputs and "token='***'" in outputs

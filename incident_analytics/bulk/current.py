@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..client import AsyncIncidentClient
 from ..errors import NotFoundError, RateLimitError, ResponseFormatError, ServerError, TransportError
-from .frames import TAGS_KEY
+from .frames import TAGS_KEY, checked_labels
 
 logger = logging.getLogger("incident_analytics")
 
@@ -76,12 +76,7 @@ def from_frames(current: Any) -> tuple[dict[str, set[Label]], set[str]]:
     With a bare labels frame, only incidents that carry at least one label are known.
     """
     incidents = getattr(current, "incidents", None)
-    labels = getattr(current, "labels", current)
-    if not isinstance(labels, pd.DataFrame):
-        raise TypeError(f"current must be a labels DataFrame or an IncidentData, got {type(current).__name__}")
-    missing = [c for c in ("incident_id", "key", "value") if c not in labels.columns]
-    if missing:
-        raise ValueError(f"current is missing column(s) {', '.join(missing)}; pass fetch(...).labels")
+    labels = checked_labels(current, "current")
     by_incident: dict[str, set[Label]] = {}
     keys = labels["key"].astype(object).where(labels["key"].notna(), TAGS_KEY)
     for iid, key, value in zip(labels["incident_id"].astype(str), keys, labels["value"].astype(str), strict=True):

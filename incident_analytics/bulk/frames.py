@@ -23,6 +23,22 @@ RESULT_COLUMNS = (*PLAN_COLUMNS, "status", "error", "attempts")
 HTML_ROWS = 10
 
 
+def checked_labels(value: Any, name: str) -> pd.DataFrame:
+    """The labels frame of ``value`` (a labels DataFrame, or an ``IncidentData``'s ``labels``), its
+    columns checked; errors name the argument ``name``.
+
+    >>> checked_labels(data, "current").columns.tolist()[:3]  # doctest: +SKIP
+    ['incident_id', 'key', 'value']
+    """
+    frame = getattr(value, "labels", value)
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"{name} must be a labels DataFrame or an IncidentData, got {type(value).__name__}")
+    missing = [c for c in ("incident_id", "key", "value") if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{name} is missing column(s) {', '.join(missing)}; pass fetch(...).labels")
+    return frame
+
+
 class _LabelFrame(pd.DataFrame):
     """A DataFrame whose notebook view starts with counts per action (and status)."""
 

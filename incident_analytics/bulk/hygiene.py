@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from .frames import STRING, TAGS_KEY, LabelPlan, plan_frame
+from .frames import STRING, TAGS_KEY, LabelPlan, checked_labels, plan_frame
 
 MIN_FUZZY_CHARS = 5
 DUPLICATE_COLUMNS = ("group", "key", "value", "count", "suggested", "incident_ids")
@@ -83,12 +83,7 @@ def find_label_duplicates(labels: Any) -> pd.DataFrame:
     >>> groups = find_label_duplicates(data.labels)            # doctest: +SKIP
     >>> groups[groups.value == "customer-facing"]              # doctest: +SKIP
     """
-    frame = getattr(labels, "labels", labels)
-    if not isinstance(frame, pd.DataFrame):
-        raise TypeError(f"labels must be a labels DataFrame or an IncidentData, got {type(labels).__name__}")
-    missing = [c for c in ("incident_id", "key", "value") if c not in frame.columns]
-    if missing:
-        raise ValueError(f"labels is missing column(s) {', '.join(missing)}; pass fetch(...).labels")
+    frame = checked_labels(labels, "labels")
     clean = pd.DataFrame(
         {
             "incident_id": frame["incident_id"].astype(str),

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from incident_analytics.emulator import render
 from incident_analytics.emulator.model import ActivityItem, Incident, KeyUpdate, User
-from incident_analytics.emulator.paging import CursorStore, paginate
+from incident_analytics.emulator.paging import CursorStore, Page, SortKey, T, paginate
 from incident_analytics.emulator.query import And, Node, QuerySyntaxError, parse
 from incident_analytics.emulator.request import BadRequest, Body, NotFound
 from incident_analytics.emulator.state import ORDER_FIELDS, ROLE_NAMES, STATUSES, TASK_STATUSES, State
@@ -132,6 +132,22 @@ def _fingerprint(method: str, query: JSON) -> str:
     return json.dumps([method, {k: v for k, v in query.items() if k != "limit"}], sort_keys=True)
 
 
+def _page(
+    api: Api, rows: Sequence[T], key: Callable[[T], SortKey], echo: JSON, after: SortKey | None, fingerprint: str
+) -> Page[T]:
+    """The page of ``rows`` (sorted ascending by ``key``) after ``after``, in the direction and size the
+    echoed query asks (``orderDirection`` "DESC" or ascending; ``limit``), its cursor kept in the store."""
+    return paginate(
+        rows,
+        key,
+        descending=echo.get("orderDirection") == "DESC",
+        limit=echo["limit"],
+        after=after,
+        store=api.cursors,
+        fingerprint=fingerprint,
+    )
+
+
 # --- IncidentsService: reads ---------------------------------------------------------------------
 
 
@@ -155,15 +171,7 @@ def query_incident_previews(api: Api, body: Body) -> JSON:
     after = api.cursors.resolve(body, fingerprint)
     key = api.state.order_key(echo["orderField"])
     rows = sorted(api.state.select(node), key=key)
-    page = paginate(
-        rows,
-        key,
-        descending=echo["orderDirection"] == "DESC",
-        limit=echo["limit"],
-        after=after,
-        store=api.cursors,
-        fingerprint=fingerprint,
-    )
+    page = _page(api, rows, key, echo, after, fingerprint)
     catalog = api.state.catalog
     previews = [render.incident_preview(catalog, item, **flags) for item in page.rows]
     return {"incidentPreviews": previews, "query": echo, "cursor": page.cursor}
@@ -215,15 +223,7 @@ def query_incidents(api: Api, body: Body) -> JSON:
     after = api.cursors.resolve(body, fingerprint)
     key = state.order_key("createdTime")
     rows = sorted(state.select(node, extra), key=key)
-    page = paginate(
-        rows,
-        key,
-        descending=echo["orderDirection"] == "DESC",
-        limit=echo["limit"],
-        after=after,
-        store=api.cursors,
-        fingerprint=fingerprint,
-    )
+    page = _page(api, rows, key, echo, after, fingerprint)
     return {"incidents": [api.full(item) for item in page.rows], "query": echo, "cursor": page.cursor}
 
 
@@ -486,15 +486,7 @@ def query_activity(api: Api, body: Body) -> JSON:
         return (item.event_ns, item.seq)
 
     items.sort(key=key)
-    page = paginate(
-        items,
-        key,
-        descending=echo["orderDirection"] == "DESC",
-        limit=echo["limit"],
-        after=after,
-        store=api.cursors,
-        fingerprint=fingerprint,
-    )
+    page = _page(api, items, key, echo, after, fingerprint)
     catalog = api.state.catalog
     return {
         "activityItems": [render.activity_item(catalog, i) for i in page.rows],
@@ -626,15 +618,7 @@ def query_users(api: Api, body: Body) -> JSON:
         return (user.name, user.user_id)
 
     users = sorted(api.state.catalog.users.values(), key=key)
-    page = paginate(
-        users,
-        key,
-        descending=False,
-        limit=echo["limit"],
-        after=after,
-        store=api.cursors,
-        fingerprint=fingerprint,
-    )
+    page = _page(api, users, key, echo, after, fingerprint)
     return {"users": [render.user(u) for u in page.rows], "query": echo, "cursor": page.cursor}
 
 
@@ -757,15 +741,7 @@ def query_key_updates(api: Api, body: Body) -> JSON:
         return (value, position[id(item)])
 
     rows = sorted((u for u in incident.key_updates if not echo["scope"] or u.scope == echo["scope"]), key=key)
-    page = paginate(
-        rows,
-        key,
-        descending=echo["orderDirection"] == "DESC",
-        limit=echo["limit"],
-        after=after,
-        store=api.cursors,
-        fingerprint=fingerprint,
-    )
+    page = _page(api, rows, key, echo, after, fingerprint)
     catalog = api.state.catalog
     return {"keyUpdates": [render.key_update(catalog, u) for u in page.rows], "query": echo, "cursor": page.cursor}
 

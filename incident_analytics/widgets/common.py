@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import logging
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -11,6 +12,8 @@ from typing import Any
 import ipywidgets as w
 
 from ..client import AsyncIncidentClient
+
+logger = logging.getLogger("incident_analytics")
 
 TAGS_KEY = "tags"
 DESCRIPTION_WIDTH = "140px"
@@ -141,3 +144,31 @@ class Busy:
         finally:
             self.button.disabled = False
             self._lock.release()
+
+
+class Form:
+    """What both forms do alike: a button click runs ``submit`` and reports what it could not, and the
+    form displays as its ``widget``."""
+
+    widget: w.Widget
+    message: w.HTML
+    shown_errors: tuple[type[Exception], ...] = (ValueError,)
+    """Exceptions ``submit`` has already shown in the form (a click has nothing to add)."""
+    doing: str = "submitting"
+    """What a click does, for the message of an unexpected failure ("declaring", "applying")."""
+
+    def submit(self) -> object:
+        """Send the form (each form says what that means)."""
+        raise NotImplementedError
+
+    def _clicked(self) -> None:
+        try:
+            self.submit()
+        except self.shown_errors:
+            pass  # already shown in the form
+        except Exception as exc:  # a widget callback has nowhere else to report to
+            logger.exception("%s failed", self.doing)
+            self.message.value = message_html("error", f"{self.doing.capitalize()} failed: {type(exc).__name__}: {exc}")
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)

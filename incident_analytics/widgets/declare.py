@@ -13,6 +13,7 @@ from .common import (
     STYLE,
     TAGS_KEY,
     Busy,
+    Form,
     check_client,
     check_labels,
     field_layout,
@@ -30,7 +31,7 @@ VALUE_NAMES = (
 )
 
 
-class DeclareIncidentForm:
+class DeclareIncidentForm(Form):
     """A form to declare an incident: title, severity, labels, status, drill, room prefix, link, update.
 
     The severities and label suggestions are read from the API when the form is built. **Declare**
@@ -46,6 +47,9 @@ class DeclareIncidentForm:
     incident = form.submit()            # the same as clicking Declare, from code
     ```
     """
+
+    shown_errors = (ValueError, IncidentAPIError)
+    doing = "declaring"
 
     def __init__(self, client: Any) -> None:
         check_client(client)
@@ -228,19 +232,7 @@ class DeclareIncidentForm:
         logger.info("declared incident %s", iid)
         return dict(incident)
 
-    def _clicked(self) -> None:
-        try:
-            self.submit()
-        except (ValueError, IncidentAPIError):
-            pass  # already shown in the form
-        except Exception as exc:  # a widget callback has nowhere else to report to
-            logger.exception("declaring failed")
-            self.message.value = message_html("error", f"Declaring failed: {type(exc).__name__}: {exc}")
-
     # -- display ------------------------------------------------------------------------------------
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.widget._repr_mimebundle_(**kwargs)
 
     def __repr__(self) -> str:
         return f"DeclareIncidentForm(client={self.client!r})"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +14,7 @@ from .common import (
     STYLE,
     TAGS_KEY,
     Busy,
+    Form,
     check_client,
     check_labels,
     field_layout,
@@ -23,8 +23,6 @@ from .common import (
     labelled,
     message_html,
 )
-
-logger = logging.getLogger("incident_analytics")
 
 PICK_LIMIT = 300
 VALUE_NAMES = ("incident_id", "title", "status", "severity", "labels", "tasks_done", "new_task", "note")
@@ -35,7 +33,7 @@ def _choice(preview: dict[str, Any]) -> str:
     return f"{preview['incidentID']} · {preview.get('title', '')}"
 
 
-class UpdateIncidentForm:
+class UpdateIncidentForm(Form):
     """A form to look at one incident and change it; **Apply** sends only what changed.
 
     Pick the incident in the search box (type part of its title or its ID; the most recent
@@ -49,6 +47,8 @@ class UpdateIncidentForm:
     outcomes = form.submit()   # a DataFrame: change, status (applied|failed), error
     ```
     """
+
+    doing = "applying"
 
     def __init__(self, client: Any, incident_id: str | int | None = None) -> None:
         check_client(client)
@@ -301,19 +301,7 @@ class UpdateIncidentForm:
                     self.message.value = message_html("ok", f"{len(done)} change(s) applied:", details=done)
             return outcomes
 
-    def _clicked(self) -> None:
-        try:
-            self.submit()
-        except ValueError:
-            pass  # already shown in the form
-        except Exception as exc:  # a widget callback has nowhere else to report to
-            logger.exception("applying the changes failed")
-            self.message.value = message_html("error", f"Applying failed: {type(exc).__name__}: {exc}")
-
     # -- display ------------------------------------------------------------------------------------
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.widget._repr_mimebundle_(**kwargs)
 
     def __repr__(self) -> str:
         loaded = self.incident["incidentID"] if self.incident else None

@@ -8,7 +8,6 @@ The numbers asserted here are the ones documented in :mod:`incident_analytics.em
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -18,6 +17,7 @@ from scipy import stats
 import incident_analytics as ia
 from incident_analytics.emulator import Emulator
 from incident_analytics.emulator.world import TEAMS
+from tests.conftest import DemoScenario
 
 IMPROVEMENT_DATE = pd.Timestamp("2026-05-01", tz="UTC")
 HOUR = pd.Timedelta(hours=1)
@@ -42,10 +42,8 @@ class Demo:
 
 
 @pytest.fixture(scope="module")
-def demo() -> Iterator[Demo]:
-    with Emulator(scenario="demo") as emu, ia.IncidentClient(emu.url, emu.token) as client:
-        data = ia.fetch(client, progress=False)
-        yield Demo(data, emu.state.planted)
+def demo(demo_scenario: DemoScenario) -> Demo:
+    return Demo(demo_scenario.data, demo_scenario.planted)
 
 
 def _median_test(after: np.ndarray, before: np.ndarray) -> float:

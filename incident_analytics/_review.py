@@ -198,11 +198,11 @@ def _time_to_resolve(period: Period, counted: pd.DataFrame, labels: pd.DataFrame
     return Section("time-to-resolve", "Time to resolve", notes=notes, tables=[table], charts=charts)
 
 
-def _previous(period: Period, both: pd.DataFrame) -> Section:
+def _previous(period: Period, both: pd.DataFrame, labels: pd.DataFrame, by: str) -> Section:
     title = "Compared with the previous period"
     before = f"{when(period.previous_start)} to {when(period.start)}"
     try:
-        result = metrics.compare(both, split=period.start, as_of=period.as_of)
+        result = metrics.compare(both, split=period.start, by=by, labels=labels, as_of=period.as_of)
     except ValueError as exc:
         return Section(
             "previous-period",
@@ -238,7 +238,56 @@ def _previous(period: Period, both: pd.DataFrame) -> Section:
             size=(9.0, 4.5),
         )
     ]
-    return Section("previous-period", title, verdict=str(result.verdict), notes=notes, charts=charts, tables=[table])
+    tables = [table]
+    per_group = _previous_by_group(result, by)
+    if per_group is not None:
+        tables.append(per_group)
+    return Section("previous-period", title, verdict=str(result.verdict), notes=notes, charts=charts, tables=tables)
+
+
+def _previous_by_group(result: metrics.CompareResult, by: str) -> Table | None:
+    """The same comparison within each group of ``by``: a change in one severity (or team) can be real
+    while the mix of all incidents hides it, or noise while the mix looks like a trend."""
+    rows = []
+    for group, part in result.by_group.items():
+        if min(part.n) < 2:
+            continue
+        evidence = "yes" if part.significant else "no"
+        rows.append(
+            [
+                text(group),
+                count(part.n[0]),
+                count(part.n[1]),
+                hours(part.values[0]),
+                hours(part.values[1]),
+                f"{part.relative_difference:+.0%}",
+                f"{part.p_value:.3f}",
+                f"{part.min_detectable_change:.0%}",
+                evidence,
+            ]
+        )
+    if not rows:
+        return None
+    return Table(
+        [
+            by.replace("_", " ").capitalize(),
+            "Previous (n)",
+            "This (n)",
+            "Previous median",
+            "This median",
+            "Change",
+            "p",
+            "Detectable change",
+            "Real change?",
+        ],
+        rows,
+        numeric=frozenset({1, 2, 3, 4, 5, 6, 7}),
+        caption=(
+            f"The same comparison within each {by.replace('_', ' ')} (resolved incidents, drills excluded): "
+            "'yes' when a change this size would appear by chance less than 5% of the time (permutation test); "
+            "'detectable change' is the smallest relative change these sample sizes would catch 80% of the time."
+        ),
+    )
 
 
 def _labels(period: Period, counted: pd.DataFrame, labels: pd.DataFrame) -> Section:
@@ -484,11 +533,12 @@ def build_review(data: IncidentData, *, since: object, until: object, by: str, a
     )
     previous_n = len(both) - len(counted)
     labels = in_period.labels
+    both_labels = data.labels[data.labels["incident_id"].isin(both["incident_id"])]
     sections = [
         _at_a_glance(period, in_period, counted, previous_n),
         _over_time(period, counted),
         _time_to_resolve(period, counted, labels, by),
-        _previous(period, both),
+        _previous(period, both, both_labels, by),
         _labels(period, counted, labels),
         _lifecycle(period, in_period, counted),
         _workload(period, in_period, counted),

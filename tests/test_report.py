@@ -15,6 +15,7 @@ import incident_analytics as ia
 from incident_analytics import report
 from incident_analytics.cli import main
 from incident_analytics.emulator import Emulator
+from tests.conftest import DemoScenario
 
 HOSTILE_TITLE = "<script>alert(1)</script>"
 HOSTILE_NOTE = 'Rollback done <img src=x onerror="alert(2)"> | *not bold* [link](http://evil.example)\nsecond line'
@@ -331,3 +332,18 @@ def test_review_groups_time_to_resolve_by_a_label_key(data: ia.IncidentData) -> 
     assert listed and listed <= teams | {"(none)"}
     with pytest.raises(ValueError, match="by"):
         report.review(data, by="")
+
+
+def test_the_demo_review_finds_the_planted_major_improvement_and_not_the_minor_noise(demo_scenario: DemoScenario) -> None:
+    # The emulator's demo scenario plants a 40% fall in Major time to resolve from 2026-05-01 and a
+    # 10% chance move in Minor; the review's per-severity comparison must call the first real only.
+    data = demo_scenario.data
+    text = report.review(data, since="2026-04-01", by="severity", format="markdown", as_of=data.fetched_at)
+    section = text[text.index("Compared with the previous period") : text.index("## Labels")]
+    rows = {
+        cells[0]: cells
+        for line in section.splitlines()
+        if line.startswith("| ") and len(cells := [c.strip() for c in line.strip("|").split("|")]) == 9
+    }
+    assert rows["Major"][5].startswith("-") and rows["Major"][8] == "yes", rows["Major"]
+    assert rows["Minor"][8] == "no", rows["Minor"]

@@ -334,7 +334,9 @@ def test_review_groups_time_to_resolve_by_a_label_key(data: ia.IncidentData) -> 
         report.review(data, by="")
 
 
-def test_the_demo_review_finds_the_planted_major_improvement_and_not_the_minor_noise(demo_scenario: DemoScenario) -> None:
+def test_the_demo_review_calls_the_planted_major_fall_real_and_the_minor_move_noise(
+    demo_scenario: DemoScenario,
+) -> None:
     # The emulator's demo scenario plants a 40% fall in Major time to resolve from 2026-05-01 and a
     # 10% chance move in Minor; the review's per-severity comparison must call the first real only.
     data = demo_scenario.data

@@ -255,7 +255,14 @@ def _cmd_report(args: argparse.Namespace, out: TextIO) -> int:
         target = _report_target(args.out, f"postmortem-{args.incident_id.strip()}.html")
         if store is None:
             _client(args).close()  # the URL, token and --allow-insecure-http checks, in the CLI's words
-        path = postmortem_file(args.incident_id, out=target, store=store, url=args.url, plugin_id=args.plugin_id)
+        path = postmortem_file(
+            args.incident_id,
+            out=target,
+            store=store,
+            url=args.url,
+            plugin_id=args.plugin_id,
+            allow_insecure_http=args.allow_insecure_http,
+        )
         _write(out, f"Wrote the postmortem draft of incident {args.incident_id} to {path.resolve()}")
         return EXIT_OK
     target = _report_target(args.out, "review.html")
@@ -272,6 +279,7 @@ def _cmd_report(args: argparse.Namespace, out: TextIO) -> int:
         url=args.url,
         plugin_id=args.plugin_id,
         progress=not args.quiet,
+        allow_insecure_http=args.allow_insecure_http,
     )
     _write(out, f"Wrote the review to {path.resolve()}")
     return EXIT_OK

@@ -564,6 +564,7 @@ def postmortem_file(
     store: str | os.PathLike[str] | None = None,
     url: str | None = None,
     plugin_id: str = DEFAULT_PLUGIN_ID,
+    allow_insecure_http: bool = False,
 ) -> Path:
     """Write a postmortem of ``incident_id`` from a Parquet ``store``, or else from the configured stack
     (``url`` or ``GRAFANA_URL``, token from ``GRAFANA_SERVICE_ACCOUNT_TOKEN``). ``out`` defaults to
@@ -573,7 +574,7 @@ def postmortem_file(
     format_for(target)  # a bad suffix fails before any request is sent
     if store is not None:
         return write_postmortem(IncidentData.read_parquet(store), incident_id, target)
-    with IncidentClient(url, plugin_id=plugin_id) as client:
+    with IncidentClient(url, plugin_id=plugin_id, allow_insecure_http=allow_insecure_http) as client:
         return write_postmortem(client, incident_id, target)
 
 
@@ -586,6 +587,7 @@ def review_file(
     url: str | None = None,
     plugin_id: str = DEFAULT_PLUGIN_ID,
     progress: bool = True,
+    allow_insecure_http: bool = False,
 ) -> Path:
     """Write a review of ``[since, until)`` from a Parquet ``store``, or else fetched from the configured
     stack: the period and the previous one of equal length (for the comparison), drills excluded.
@@ -602,6 +604,6 @@ def review_file(
         fetch_since = None
         if start is not None:
             fetch_since = start - ((end or pd.Timestamp.now(tz="UTC")) - start)
-        with IncidentClient(url, plugin_id=plugin_id) as client:
+        with IncidentClient(url, plugin_id=plugin_id, allow_insecure_http=allow_insecure_http) as client:
             data = fetch(client, since=fetch_since, until=end, progress=progress)
     return write_review(data, target, since=start, until=end)

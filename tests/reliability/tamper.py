@@ -5,7 +5,7 @@ request to the emulator and answers the first ``times`` requests for that method
 them) the hostile way instead. Kinds: ``html`` (a 502 proxy page), ``truncated`` (half a JSON body),
 ``wrong_types`` (the items list as a string), ``error200`` (HTTP 200 with ``{"error": ...}``),
 ``redirect`` (a 302 to another host), ``endless`` (the real page with a fresh cursor and
-``hasMore`` forever), ``trickle`` (the real body one byte every 0.2 s).
+``hasMore`` forever), ``echo`` (a 400 quoting the Authorization header), ``trickle`` (the real body one byte every 0.2 s).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import httpx
 
 from incident_analytics.emulator import Emulator
 
-KINDS = ("html", "truncated", "wrong_types", "error200", "redirect", "endless", "trickle")
+KINDS = ("html", "truncated", "wrong_types", "error200", "redirect", "endless", "echo", "trickle")
 
 
 class _Proxy(ThreadingHTTPServer):
@@ -77,6 +77,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(502, b"<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html")
         elif kind == "truncated":
             self._send(200, real.content[: len(real.content) // 2])
+        elif kind == "echo":  # a 400 whose error text quotes the request's Authorization header
+            said = json.dumps({"error": f"bad request; you sent {self.headers.get('authorization')}"})
+            self._send(400, said.encode())
         elif kind == "error200":
             self._send(200, b'{"error": "something went wrong"}')
         elif kind == "redirect":

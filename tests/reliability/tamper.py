@@ -5,7 +5,8 @@ request to the emulator and answers the first ``times`` requests for that method
 them) the hostile way instead. Kinds: ``html`` (a 502 proxy page), ``truncated`` (half a JSON body),
 ``wrong_types`` (the items list as a string), ``error200`` (HTTP 200 with ``{"error": ...}``),
 ``redirect`` (a 302 to another host), ``endless`` (the real page with a fresh cursor and
-``hasMore`` forever), ``echo`` (a 400 quoting the Authorization header), ``trickle`` (the real body one byte every 0.2 s).
+``hasMore`` forever), ``echo`` (a 400 quoting the Authorization header), ``trickle`` (the real body
+one byte every 0.2 s).
 """
 
 from __future__ import annotations

@@ -63,14 +63,18 @@ def test_any_arguments_give_a_clear_error_before_any_request_or_the_selected_inc
     world: tuple[Emulator, ia.IncidentClient, pd.DataFrame], data: st.DataObject
 ) -> None:
     emu, client, every = world
+    include = st.one_of(*[st.lists(st.sampled_from(PARTS), max_size=2, unique=True)] * 6,
+                        st.just(["tasks", "comments"]), st.just("tasks"), st.just(None))
+    drills = st.one_of(*[st.booleans()] * 6, st.sampled_from([0, "yes", None]))
+    concurrency = st.one_of(*[st.integers(1, 16)] * 6, st.integers(-2, 70), st.booleans(), st.just("8"))
+    max_items = st.one_of(*[st.none(), st.integers(0, 40)] * 3, st.integers(-2, 40), st.just(2.5))
     kwargs: dict[str, Any] = {
         "since": data.draw(times(every), "since"),
         "until": data.draw(times(every), "until"),
-        "include": data.draw(st.one_of(*[st.lists(st.sampled_from(PARTS), max_size=2, unique=True)] * 6,
-                                       st.just(["tasks", "comments"]), st.just("tasks"), st.just(None)), "include"),
-        "include_drills": data.draw(st.one_of(*[st.booleans()] * 6, st.sampled_from([0, "yes", None])), "include_drills"),
-        "concurrency": data.draw(st.one_of(*[st.integers(1, 16)] * 6, st.integers(-2, 70), st.booleans(), st.just("8")), "concurrency"),
-        "max_items": data.draw(st.one_of(*[st.none(), st.integers(0, 40)] * 3, st.integers(-2, 40), st.just(2.5)), "max_items"),
+        "include": data.draw(include, "include"),
+        "include_drills": data.draw(drills, "include_drills"),
+        "concurrency": data.draw(concurrency, "concurrency"),
+        "max_items": data.draw(max_items, "max_items"),
     }
     emu.reset_requests()
     try:

@@ -31,7 +31,7 @@ def test_the_token_is_in_no_store_journal_report_repr_error_or_log(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     shown: list[str] = []
-    with Emulator(seed=4, incidents=25, token=TOKEN, faults={"503": 0.05, "429": 0.05}, fault_seed=1) as emu, \
+    with Emulator(seed=4, incidents=12, token=TOKEN, faults={"503": 0.05, "429": 0.05}, fault_seed=1) as emu, \
             caplog.at_level(logging.DEBUG):
         with ia.IncidentClient(emu.url, TOKEN, sleep=SleepRecorder(), max_retries=10) as client:
             store = tmp_path / "store"

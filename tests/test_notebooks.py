@@ -38,7 +38,8 @@ def test_notebook_runs_against_the_emulator_without_leaking_the_token(
         token = emu.token
         served = len(emu.requests)
     outputs = json.dumps([cell.get("outputs", []) for cell in notebook.cells])
-    assert served > 100, "the notebook should have fetched from the emulator"
+    # The postmortem notebook fetches one incident (GetIncident, its activity, roles): a handful of calls.
+    assert served > (3 if path.name == "postmortem.ipynb" else 100), "the notebook should have fetched"
     assert token not in outputs
     assert '"output_type": "error"' not in outputs
     assert "IncidentData" in outputs and "token='***'" in outputs

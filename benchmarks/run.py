@@ -389,7 +389,7 @@ def report_section(args: argparse.Namespace, table: Table, data: ia.IncidentData
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes, under 2 minutes")
-    parser.add_argument("--incidents", type=int, default=None, help="seeded incidents (default 2000, quick 150)")
+    parser.add_argument("--incidents", type=int, default=None, help="seeded incidents (default 2000, quick 100)")
     parser.add_argument("--latency", type=float, default=0.02, help="seconds per response (default 0.02)")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=None, help="interleaved repeats (default 3, quick 2)")
@@ -403,9 +403,9 @@ def main() -> int:
         worker(*args.worker)
         return 0
     q = args.quick
-    args.incidents = args.incidents or (120 if q else 2000)
+    args.incidents = args.incidents or (100 if q else 2000)
     args.repeats = args.repeats or (2 if q else 3)
-    args.records = args.records or (5_000 if q else 100_000)
+    args.records = args.records or (3_000 if q else 100_000)
     args.changes = args.changes or (200 if q else 2000)
     args.sizes = args.sizes or ("10000,30000" if q else "10000,100000,1000000")
     args.metric_repeats = 1 if q else 2

@@ -1,0 +1,42 @@
+"""The emulator's token bucket (429 + Retry-After): a fetch through it loses nothing, and a client
+rate limit under the server's gets no 429 at all. Bulk writes under a rate limit are in
+tests/test_bulk.py; Retry-After parsing and capping in tests/test_transport.py."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+import incident_analytics as ia
+from incident_analytics.emulator import Emulator
+from tests.reliability.conftest import INCIDENTS, SEED, assert_same_frames
+
+
+@pytest.fixture(scope="module")
+def clean() -> ia.IncidentData:
+    with Emulator(seed=SEED, incidents=INCIDENTS) as emu, ia.IncidentClient(emu.url, emu.token) as client:
+        return ia.fetch(client, progress=False)
+
+
+def test_a_fetch_through_a_rate_limit_gets_429s_and_loses_nothing(clean: ia.IncidentData) -> None:
+    with Emulator(seed=SEED, incidents=INCIDENTS, rate_limit=(60.0, 10)) as emu, \
+            ia.IncidentClient(emu.url, emu.token) as client:
+        data = ia.fetch(client, progress=False)
+        statuses = Counter(r.status for r in emu.requests)
+    assert statuses[429] > 0, statuses
+    assert_same_frames(data, clean)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="found here, not fixed: even 30 requests/s one at a time against the emulator's 60/s bucket "
+    "(burst 10) get an occasional 429; the emulator's bucket or the client's limiter needs a look",
+)
+def test_a_client_rate_under_the_servers_gets_no_429(clean: ia.IncidentData) -> None:
+    with Emulator(seed=SEED, incidents=INCIDENTS, rate_limit=(60.0, 10)) as emu, \
+            ia.IncidentClient(emu.url, emu.token, rate_limit=50.0) as client:
+        data = ia.fetch(client, progress=False)
+        statuses = Counter(r.status for r in emu.requests)
+    assert statuses[429] == 0, statuses
+    assert_same_frames(data, clean)

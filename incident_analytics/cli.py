@@ -253,35 +253,24 @@ def _cmd_report(args: argparse.Namespace, out: TextIO) -> int:
     store = _report_store(args)
     if args.report == "postmortem":
         target = _report_target(args.out, f"postmortem-{args.incident_id.strip()}.html")
-        if store is None:
-            _client(args).close()  # the URL, token and --allow-insecure-http checks, in the CLI's words
-        path = postmortem_file(
-            args.incident_id,
-            out=target,
-            store=store,
-            url=args.url,
-            plugin_id=args.plugin_id,
-            allow_insecure_http=args.allow_insecure_http,
-        )
-        _write(out, f"Wrote the postmortem draft of incident {args.incident_id} to {path.resolve()}")
-        return EXIT_OK
-    target = _report_target(args.out, "review.html")
-    start, end = to_utc("since", args.since), to_utc("until", args.until)
-    if start is not None and end is not None and start >= end:
-        raise UsageError(f"--since {args.since} must be before --until {args.until}")
-    if store is None:
-        _client(args).close()
-    path = review_file(
-        since=args.since,
-        until=args.until,
-        out=target,
-        store=store,
-        url=args.url,
-        plugin_id=args.plugin_id,
-        progress=not args.quiet,
-        allow_insecure_http=args.allow_insecure_http,
-    )
-    _write(out, f"Wrote the review to {path.resolve()}")
+    else:
+        target = _report_target(args.out, "review.html")
+        start, end = to_utc("since", args.since), to_utc("until", args.until)
+        if start is not None and end is not None and start >= end:
+            raise UsageError(f"--since {args.since} must be before --until {args.until}")
+    # One source, checked before any request: the store's data, or a client built by _client (URL,
+    # token and --allow-insecure-http named in the CLI's words).
+    source = IncidentData.read_parquet(store) if store is not None else _client(args)
+    try:
+        if args.report == "postmortem":
+            path = postmortem_file(source, args.incident_id, out=target)
+            _write(out, f"Wrote the postmortem draft of incident {args.incident_id} to {path.resolve()}")
+        else:
+            path = review_file(source, since=args.since, until=args.until, out=target, progress=not args.quiet)
+            _write(out, f"Wrote the review to {path.resolve()}")
+    finally:
+        if isinstance(source, IncidentClient):
+            source.close()
     return EXIT_OK
 
 

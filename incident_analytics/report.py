@@ -47,7 +47,6 @@ from ._render import (
 )
 from ._version import __version__
 from .client import IncidentClient
-from .config import DEFAULT_PLUGIN_ID
 from .fetch import fetch, to_utc
 from .store import FRAME_NAMES, IncidentData
 
@@ -558,52 +557,38 @@ def write_review(data: IncidentData, path: str | os.PathLike[str], **options: An
 
 
 def postmortem_file(
-    incident_id: object,
-    *,
-    out: str | os.PathLike[str] | None = None,
-    store: str | os.PathLike[str] | None = None,
-    url: str | None = None,
-    plugin_id: str = DEFAULT_PLUGIN_ID,
-    allow_insecure_http: bool = False,
+    source: IncidentClient | IncidentData, incident_id: object, *, out: str | os.PathLike[str] | None = None
 ) -> Path:
-    """Write a postmortem of ``incident_id`` from a Parquet ``store``, or else from the configured stack
-    (``url`` or ``GRAFANA_URL``, token from ``GRAFANA_SERVICE_ACCOUNT_TOKEN``). ``out`` defaults to
-    ``postmortem-<id>.html``; its suffix picks the format. Returns the path written.
+    """Write a postmortem of ``incident_id`` from ``source`` (a client or a store's data) to ``out``
+    (default ``postmortem-<id>.html``; its suffix picks the format). Returns the path written.
     """
     target = Path(out) if out is not None else Path(f"postmortem-{str(incident_id).strip()}.html")
     format_for(target)  # a bad suffix fails before any request is sent
-    if store is not None:
-        return write_postmortem(IncidentData.read_parquet(store), incident_id, target)
-    with IncidentClient(url, plugin_id=plugin_id, allow_insecure_http=allow_insecure_http) as client:
-        return write_postmortem(client, incident_id, target)
+    return write_postmortem(source, incident_id, target)
 
 
 def review_file(
+    source: IncidentClient | IncidentData,
     *,
     since: object = None,
     until: object = None,
     out: str | os.PathLike[str] | None = None,
-    store: str | os.PathLike[str] | None = None,
-    url: str | None = None,
-    plugin_id: str = DEFAULT_PLUGIN_ID,
     progress: bool = True,
-    allow_insecure_http: bool = False,
 ) -> Path:
-    """Write a review of ``[since, until)`` from a Parquet ``store``, or else fetched from the configured
-    stack: the period and the previous one of equal length (for the comparison), drills excluded.
-    ``out`` defaults to ``review.html``; its suffix picks the format. Returns the path written.
+    """Write a review of ``[since, until)`` from a store's data, or fetched through a client: the period
+    and the previous one of equal length (for the comparison), drills excluded. ``out`` defaults to
+    ``review.html``; its suffix picks the format. Returns the path written.
     """
     target = Path(out) if out is not None else Path("review.html")
     format_for(target)
     start, end = to_utc("since", since), to_utc("until", until)  # type: ignore[arg-type]
     if start is not None and end is not None and start >= end:
         raise ValueError(f"since ({start}) must be before until ({end})")
-    if store is not None:
-        data = IncidentData.read_parquet(store)
+    if isinstance(source, IncidentData):
+        data = source
     else:
         fetch_since = None
         if start is not None:
             fetch_since = start - ((end or pd.Timestamp.now(tz="UTC")) - start)
-        with IncidentClient(url, plugin_id=plugin_id, allow_insecure_http=allow_insecure_http) as client:
-            data = fetch(client, since=fetch_since, until=end, progress=progress)
+        data = fetch(source, since=fetch_since, until=end, progress=progress)
     return write_review(data, target, since=start, until=end)

@@ -21,15 +21,13 @@ Run:  python benchmarks/bench_bulk.py [--changes 2000] [--latency 0.02] [--concu
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 import time
 from collections import Counter
-from typing import Any
 
 import pandas as pd
+from emulator_process import EmulatorProcess
 
 import incident_analytics as ia
 from incident_analytics.bulk import LabelPlan, apply_label_changes, plan_label_changes
@@ -60,30 +58,9 @@ emu.stop()
 """
 
 
-class EmulatorProcess:
-    def __init__(self, incidents: int, rate: float, burst: int) -> None:
-        self.args = [sys.executable, "-c", _SERVER, str(incidents), str(rate), str(burst)]
-
-    def __enter__(self) -> EmulatorProcess:
-        self.proc = subprocess.Popen(self.args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        hello = json.loads(self._line())
-        self.url, self.token = hello["url"], hello["token"]
-        return self
-
-    def _line(self) -> str:
-        assert self.proc.stdout is not None
-        return self.proc.stdout.readline()
-
-    def ask(self, command: str) -> dict[str, Any]:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(command + "\n")
-        self.proc.stdin.flush()
-        return json.loads(self._line())  # type: ignore[no-any-return]
-
-    def __exit__(self, *exc: object) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        self.proc.wait(timeout=30)
+def start_emulator(incidents: int, rate: float, burst: int) -> EmulatorProcess:
+    """This benchmark's emulator (``incidents`` seeded, rate limit ``rate``/s with ``burst``) in its own process."""
+    return EmulatorProcess(_SERVER, incidents, rate, burst)
 
 
 def speed_plan(client: ia.IncidentClient, incidents: list[str], run: str) -> LabelPlan:
@@ -117,7 +94,7 @@ def speed(args: argparse.Namespace) -> None:
     floor = args.changes * args.latency / args.concurrency
     print(f"1. speed: {args.changes} changes on {len(incidents)} incidents, latency {args.latency * 1000:.0f} ms, "
           f"emulator rate limit {args.rate_limit:.0f}/s (burst 20), concurrency {args.concurrency}")
-    with EmulatorProcess(len(incidents) + 10, args.rate_limit, 20) as server, \
+    with start_emulator(len(incidents) + 10, args.rate_limit, 20) as server, \
             ia.IncidentClient(server.url, server.token, rate_limit=args.client_rate) as client:
         server.ask("latency 0")
         for run, _ in runs:  # plant the labels each run removes (untimed, no latency)

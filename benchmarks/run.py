@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import baselines
 import bench_bulk
 import bench_metrics
+from emulator_process import EmulatorProcess
 
 import incident_analytics as ia
 from incident_analytics import frames, report
@@ -66,32 +67,9 @@ emu.stop()
 """
 
 
-class EmulatorProcess:
-    """``with EmulatorProcess(incidents, latency) as server:`` -> ``server.url``, ``server.token``, ``server.ask``."""
-
-    def __init__(self, incidents: int, latency: float, rate: float = 0.0) -> None:
-        self.args = [sys.executable, "-c", _SERVER, str(incidents), str(latency), str(rate)]
-
-    def __enter__(self) -> EmulatorProcess:
-        self.proc = subprocess.Popen(self.args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        hello = json.loads(self._line())
-        self.url, self.token = hello["url"], hello["token"]
-        return self
-
-    def _line(self) -> str:
-        assert self.proc.stdout is not None
-        return self.proc.stdout.readline()
-
-    def ask(self, command: str) -> dict[str, Any]:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(command + "\n")
-        self.proc.stdin.flush()
-        return json.loads(self._line())  # type: ignore[no-any-return]
-
-    def __exit__(self, *exc: object) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        self.proc.wait(timeout=30)
+def start_emulator(incidents: int, latency: float, rate: float = 0.0) -> EmulatorProcess:
+    """The fetch benchmarks' emulator (``incidents`` seeded, ``latency`` s per response) in its own process."""
+    return EmulatorProcess(_SERVER, incidents, latency, rate)
 
 
 class Table:
@@ -214,7 +192,7 @@ def in_fresh_process(kind: str, variant: str, arg: str, extra: str) -> dict[str,
 def fetch_section(args: argparse.Namespace, table: Table) -> tuple[float, ia.IncidentData, list[dict[str, Any]]]:
     n, lat, conc = args.incidents, args.latency, args.concurrency
     print(f"fetch: {n} incidents, {lat * 1000:.0f} ms per response, concurrency {conc}", flush=True)
-    with EmulatorProcess(n, lat) as server:
+    with start_emulator(n, lat) as server:
         url, token = server.url, server.token
         results: dict[str, Any] = {}
         stats: dict[str, list[dict[str, Any]]] = {}
@@ -318,7 +296,7 @@ def bulk_section(args: argparse.Namespace, table: Table) -> None:
     print(f"bulk apply: {changes} changes", flush=True)
     runs = [(f"{kind}{r}", kind) for r in range(args.repeats)
             for kind in (("seq", "bulk") if r % 2 == 0 else ("bulk", "seq"))]
-    with bench_bulk.EmulatorProcess(len(incidents) + 10, 500.0, 20) as server, \
+    with bench_bulk.start_emulator(len(incidents) + 10, 500.0, 20) as server, \
             ia.IncidentClient(server.url, server.token, rate_limit=450.0) as client:
         server.ask("latency 0")
         for run, _ in runs:

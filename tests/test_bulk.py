@@ -263,15 +263,26 @@ def test_failures_are_listed_row_by_row_and_the_rest_still_runs(emu: Emulator, c
     assert emu.token not in result.to_string()
 
 
-def test_a_dropped_add_label_is_checked_before_the_retry(emu: Emulator, client: ia.IncidentClient) -> None:
+# A fresh plan is its own read of the server (no read before the first write); with
+# trust_plan_for=0 (as for a plan loaded from a file) the incident is read first. Either way an
+# uncertain write is checked by a read before it is retried.
+FRESH_OR_READ = pytest.mark.parametrize(
+    ("trust_plan_for", "first"), [(60.0, []), (0.0, ["GetIncident"])], ids=["fresh-plan", "read-first"]
+)
+
+
+@FRESH_OR_READ
+def test_a_dropped_add_label_is_checked_before_the_retry(
+    emu: Emulator, client: ia.IncidentClient, trust_plan_for: float, first: list[str]
+) -> None:
     emu.inject("drop", method="IncidentsService.AddLabel", incident_id="7", times=1)
     plan = plan_label_changes(_desired(("7", "tags", "after-drop")), client=client)
     emu.reset_requests()
-    result = apply_label_changes(client, plan, progress=False)
+    result = apply_label_changes(client, plan, progress=False, trust_plan_for=trust_plan_for)
     assert result["status"].tolist() == ["applied"] and result["attempts"].tolist() == [2]
     methods = [r.method.rsplit(".", 1)[1] for r in emu.requests]
-    # read, AddLabel dropped (outcome unknown), read to check, AddLabel again
-    assert methods == ["GetIncident", "AddLabel", "GetIncident", "AddLabel"]
+    # AddLabel dropped (outcome unknown), read to check, AddLabel again
+    assert methods == [*first, "AddLabel", "GetIncident", "AddLabel"]
     assert server_labels(emu, "7").count(("tags", "after-drop")) == 1
 
 
@@ -292,7 +303,10 @@ class _LoseResponse(httpx.HTTPTransport):
         return response
 
 
-def test_an_add_label_applied_but_unanswered_is_not_doubled(emu: Emulator) -> None:
+@FRESH_OR_READ
+def test_an_add_label_applied_but_unanswered_is_not_doubled(
+    emu: Emulator, trust_plan_for: float, first: list[str]
+) -> None:
     with ia.IncidentClient(emu.url, emu.token, transport=_LoseResponse("AddLabel", times=1)) as lossy:
         with pytest.raises(ia.OutcomeUnknownError):  # what the client alone says
             lossy.incidents.add_label("8", "probe")
@@ -301,9 +315,9 @@ def test_an_add_label_applied_but_unanswered_is_not_doubled(emu: Emulator) -> No
         lossy_transport = _LoseResponse("AddLabel", times=1)
     with ia.IncidentClient(emu.url, emu.token, transport=lossy_transport) as lossy:
         emu.reset_requests()
-        result = apply_label_changes(lossy, plan, progress=False)
+        result = apply_label_changes(lossy, plan, progress=False, trust_plan_for=trust_plan_for)
     assert result["status"].tolist() == ["applied"]
-    assert [r.method.rsplit(".", 1)[1] for r in emu.requests] == ["GetIncident", "AddLabel", "GetIncident"]
+    assert [r.method.rsplit(".", 1)[1] for r in emu.requests] == [*first, "AddLabel", "GetIncident"]
     assert server_labels(emu, "8").count(("tags", "lost-answer")) == 1
     assert successful_writes(emu)[("8", "tags", "lost-answer", "add")] == 1
 
@@ -516,20 +530,28 @@ def fault_run_plan(client: ia.IncidentClient, incidents: int, changes: int) -> L
         rows += [(str(i), "tags", f"fault-run-{j}") for j in range(6)]
         rows += [(str(i), "cause", value) for value in ("deploy", "config", "capacity", "dependency")]
     adds = plan_label_changes(pd.DataFrame(rows, columns=["incident_id", "key", "value"]), client=client)
-    plan = adds[adds["action"] == "add"].head(changes).reset_index(drop=True)
-    assert len(plan) == changes
-    return LabelPlan(plan)
+    chosen = adds[adds["action"] == "add"].head(changes)[["incident_id", "key", "value"]]
+    # Planned again from just those rows: a fresh plan, as a user makes it, applied unchanged.
+    plan = plan_label_changes(pd.DataFrame(chosen), client=client)
+    assert (plan["action"] == "add").sum() == len(plan) == changes
+    return plan
 
 
 @pytest.mark.slow
-def test_two_thousand_changes_under_ten_percent_faults_end_in_exactly_the_desired_state() -> None:
+@FRESH_OR_READ
+def test_two_thousand_changes_under_ten_percent_faults_end_in_exactly_the_desired_state(
+    trust_plan_for: float, first: list[str]
+) -> None:
     with Emulator(seed=11, incidents=320, faults=FAULTS, fault_seed=4) as emu, \
             ia.IncidentClient(emu.url, emu.token) as client:
         plan = fault_run_plan(client, 320, 2000)
         before = {iid: server_labels(emu, iid) for iid in emu.state.incidents}
         emu.reset_requests()
-        result = apply_label_changes(client, plan, progress=False)
+        result = apply_label_changes(client, plan, progress=False, trust_plan_for=trust_plan_for)
         requests = emu.requests
+        reads = sum(r.method.endswith("GetIncident") for r in requests)
+        # read-first: every incident is read; fresh plan: only the checks of uncertain writes
+        assert (reads >= plan["incident_id"].nunique()) if first else (0 < reads < plan["incident_id"].nunique())
         faults = [r for r in requests if r.fault]
         assert len(faults) >= 0.08 * len(requests), "faults were injected"
         assert {r.fault for r in faults} >= {"500", "503", "429", "drop"}

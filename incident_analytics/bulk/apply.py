@@ -1,11 +1,15 @@
 """``apply_label_changes``: run a plan with bounded concurrency, a journal and outcome checks.
 
 Changes of one incident run in plan order in one worker (adds before removes, and no two writes
-to one incident's label list at once); different incidents run in parallel. Each incident's labels
-are read once before its first write, so a change already in place is reported ``skipped`` instead
-of being sent again: re-applying an applied plan writes nothing. A write that fails in a way that
-leaves its outcome unknown (a dropped connection, a 5xx, a timeout, retries exhausted) is checked
-by reading the incident's labels again before it is retried, so ``AddLabel`` is never doubled.
+to one incident's label list at once); different incidents run in parallel, the incidents with the
+most changes first so no worker is left with a long incident at the end. Before an incident's first
+write its labels are read, so a change already in place is reported ``skipped`` instead of being
+sent again: re-applying an applied plan writes nothing. That read is left out when the plan itself
+is a fresh read of the server (``plan_label_changes(..., client=...)`` moments ago in this process,
+its rows unchanged, not applied before: see ``snapshot``). Every write answers with the incident's
+labels, and later changes of the incident are checked against that answer. A write that fails in a
+way that leaves its outcome unknown (a dropped connection, a 5xx, a timeout, retries exhausted) is
+checked by reading the incident's labels again before it is retried, so ``AddLabel`` is never doubled.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -30,7 +34,8 @@ from ..errors import (
     ServerError,
     TransportError,
 )
-from .current import Label, check_client, read_labels
+from . import snapshot
+from .current import Label, check_client, labels_of, read_labels
 from .frames import TAGS_KEY, LabelResult, result_frame
 from .journal import ChangeKey, Journal, read_done
 from .validate import plan_rows
@@ -51,17 +56,38 @@ def request_for(change: dict[str, str]) -> rpc.RPC[Any]:
     return rpc.assign_label(iid, key, value) if change["action"] == "add" else rpc.unassign_label(iid, key, value)
 
 
-def _send(client: Any, change: dict[str, str]) -> None:
+def _send(client: Any, change: dict[str, str]) -> Any:
+    """Send the change; the answer (the ``Incident``, or the keyed labels for Assign/Unassign)."""
     iid, key, value = change["incident_id"], change["key"], change["value"]
     if key == TAGS_KEY:
         if change["action"] == "add":
-            client.incidents.add_label(iid, value)
-        else:
-            client.incidents.remove_label(iid, value)
-    elif change["action"] == "add":
-        client.incidents.assign_label(iid, key, value)
-    else:
-        client.incidents.unassign_label(iid, key, value)
+            return client.incidents.add_label(iid, value)
+        return client.incidents.remove_label(iid, value)
+    if change["action"] == "add":
+        return client.incidents.assign_label(iid, key, value)
+    return client.incidents.unassign_label(iid, key, value)
+
+
+def _labels_after(change: dict[str, str], answer: Any, labels: set[Label]) -> set[Label] | None:
+    """The incident's labels as the write's answer gives them, or None if it gives none we can read.
+
+    AddLabel/RemoveLabel answer with the whole ``Incident`` (every label); AssignLabel/UnassignLabel
+    with the keyed labels only, so the free-form ones are kept from ``labels``.
+    """
+    try:
+        if isinstance(answer, Mapping):
+            return labels_of(answer)
+        if isinstance(answer, list):
+            keyed = {label for label in labels_of({"labels": answer}) if label[0] != TAGS_KEY}
+            return keyed | {label for label in labels if label[0] == TAGS_KEY}
+    except ResponseFormatError:
+        pass
+    return None
+
+
+def _planned_labels(changes: list[dict[str, str]]) -> set[Label]:
+    """What a plan made from a read of the server says the incident carried: what it removes."""
+    return {(c["key"], c["value"]) for c in changes if c["action"] == "remove"}
 
 
 def _in_place(change: dict[str, str], labels: set[Label]) -> bool:
@@ -71,10 +97,11 @@ def _in_place(change: dict[str, str], labels: set[Label]) -> bool:
 class _Run:
     """One apply: the client, the journal, the progress bar and the abort flag shared by workers."""
 
-    def __init__(self, client: Any, journal: Journal | None, bar: Any) -> None:
+    def __init__(self, client: Any, journal: Journal | None, bar: Any, *, trust_plan: bool = False) -> None:
         self.client = client
         self.journal = journal
         self.bar = bar
+        self.trust_plan = trust_plan
         self.lock = threading.Lock()
         self.fatal: IncidentAPIError | None = None
         self.cancelled = threading.Event()
@@ -101,7 +128,7 @@ class _Run:
     def incident(self, incident_id: str, changes: list[dict[str, str]]) -> list[Outcome]:
         """Apply one incident's changes in order; one outcome per change."""
         outcomes: list[Outcome] = []
-        labels: set[Label] | None = None
+        labels: set[Label] | None = _planned_labels(changes) if self.trust_plan else None
         for change in changes:
             if self.cancelled.is_set():
                 break
@@ -130,7 +157,7 @@ class _Run:
         while True:
             attempts += 1
             try:
-                _send(self.client, change)
+                answer = _send(self.client, change)
             except UNCERTAIN as exc:
                 try:
                     now = self.read(change["incident_id"])
@@ -151,10 +178,11 @@ class _Run:
                     self.stop(exc)
                 return _failed(str(exc), attempts)
             else:
-                if change["action"] == "add":
-                    labels.add(label)
-                else:
-                    labels.discard(label)
+                after = _labels_after(change, answer, labels)
+                if after is None:
+                    after = labels | {label} if change["action"] == "add" else labels - {label}
+                labels.clear()
+                labels.update(after)
                 return {"status": "applied", "error": None, "attempts": attempts}
 
 
@@ -170,13 +198,19 @@ def apply_label_changes(
     concurrency: int = 8,
     journal: str | os.PathLike[str] | None = None,
     progress: bool = True,
+    trust_plan_for: float = snapshot.TRUST_PLAN_FOR,
 ) -> LabelResult:
     """Apply a plan of label changes; returns the plan with ``status``, ``error`` and ``attempts``.
 
     ``status`` is ``applied``, ``skipped`` (a ``skip`` row, a change already in place on the
     server, or one a journal records as done) or ``failed`` (``error`` says why; the rest of the
     plan still runs). ``attempts`` counts the writes sent for the row (each under the client's own
-    retry policy). ``concurrency`` incidents are worked on at once.
+    retry policy). ``concurrency`` incidents are worked on at once, the largest first.
+
+    Each incident's labels are read before its first write, unless the plan was made by
+    ``plan_label_changes(..., client=...)`` in this process less than ``trust_plan_for`` seconds
+    ago, from this client's server, and is applied unchanged for the first time with no journal of
+    an earlier run: then the plan is that read. ``trust_plan_for=0`` always reads first.
 
     ``dry_run=True`` sends nothing: the result has ``status == "dry_run"`` for each change and the
     ``method`` and ``request`` body that would be sent. With ``journal=PATH`` every outcome is
@@ -188,12 +222,16 @@ def apply_label_changes(
     """
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ValueError(f"concurrency must be a whole number >= 1, got {concurrency!r}")
+    if isinstance(trust_plan_for, bool) or not isinstance(trust_plan_for, int | float) or not trust_plan_for >= 0:
+        raise ValueError(f"trust_plan_for must be a number of seconds >= 0, got {trust_plan_for!r}")
     rows = plan_rows(plan)
     if not dry_run:
         check_client(client)
     checked = pd.DataFrame([change for _, change in rows], index=pd.Index([row for row, _ in rows]))
     if checked.empty:
         checked = pd.DataFrame(columns=["incident_id", "key", "value", "action", "reason"])
+    # A journal with lines in it is a resumed run: a change may have been in flight when it stopped.
+    resumed = journal is not None and os.path.isfile(journal) and os.path.getsize(journal) > 0
     # A dry run only reads the journal; it never creates or appends to it.
     book = Journal(journal) if journal is not None and not dry_run else None
     done = book.done if book is not None else (read_done(journal) if journal is not None else {})
@@ -212,11 +250,21 @@ def apply_label_changes(
             }
         else:
             pending.setdefault(change["incident_id"], []).append((row, change))
+    trust_plan = False
+    if pending:
+        why_not = "a journal holds an earlier run" if resumed else snapshot.trusted(
+            plan.attrs, server=str(getattr(client, "base_url", "")), changes=[c for _, c in rows],
+            trust_for=float(trust_plan_for),
+        )
+        trust_plan = why_not is None
+        logger.info("label changes: %s", "the plan is a fresh read of the server; no incident is read first"
+                    if trust_plan else f"each incident is read before its first write ({why_not})")
+        snapshot.spend(plan.attrs)
     total = sum(len(v) for v in pending.values())
     bar = tqdm(total=total, desc="label changes", unit="change", disable=not progress or total == 0)
     try:
         if pending:
-            _run_all(_Run(client, book, bar), pending, outcomes, concurrency)
+            _run_all(_Run(client, book, bar, trust_plan=trust_plan), pending, outcomes, concurrency)
     finally:
         bar.close()
         if book is not None:
@@ -251,8 +299,10 @@ def _run_all(
         return [(row, outcome) for (row, _), outcome in zip(rows, got, strict=False)]
 
     workers = min(concurrency, len(pending))
+    # The longest incidents first: each runs in one worker, so one started last would run alone.
+    largest_first = sorted(pending.items(), key=lambda item: len(item[1]), reverse=True)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ia-bulk")
-    futures = [pool.submit(work, item) for item in pending.items()]
+    futures = [pool.submit(work, item) for item in largest_first]
     try:
         for future in futures:
             outcomes.update(future.result())

@@ -9,10 +9,13 @@ first rows.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
+
+from . import snapshot
 
 STRING = pd.StringDtype("pyarrow")
 TAGS_KEY = "tags"
@@ -44,9 +47,28 @@ class _LabelFrame(pd.DataFrame):
 
     _summary_columns: tuple[str, ...] = ("action",)
 
+    def __init__(self, data: Any = None, *args: Any, **kwargs: Any) -> None:
+        super().__init__(data, *args, **kwargs)  # type: ignore[call-arg]  # the stubs declare __new__
+        if isinstance(data, pd.DataFrame) and data.attrs and not self.attrs:
+            # ``LabelPlan(frame)`` keeps the frame's record of the read it was planned from.
+            self.attrs = copy.deepcopy(data.attrs)
+
     @property
     def _constructor(self) -> type[pd.DataFrame]:
         return type(self)
+
+    def __finalize__(self, other: Any, method: str | None = None, **kwargs: Any) -> Any:
+        # pandas keeps attrs through a concat only when every part has equal attrs; plans made from
+        # separate reads of one server still make one plan made from reads (see ``snapshot``).
+        out = super().__finalize__(other, method=method, **kwargs)  # type: ignore[misc]
+        if method == "concat":
+            parts = [getattr(part, "attrs", {}) for part in getattr(other, "objs", ())]
+            read = snapshot.merged(parts) if parts else None
+            if read is not None:
+                out.attrs[snapshot.ATTR] = read
+            else:
+                out.attrs.pop(snapshot.ATTR, None)
+        return out
 
     def summary(self) -> pd.DataFrame:
         """Counts per action (rows) and status (columns, for a result), with totals.

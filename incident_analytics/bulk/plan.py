@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Hashable
 from typing import Any, Literal
 
 import pandas as pd
 
+from . import snapshot
 from .current import Label, from_client, from_frames
 from .frames import LabelPlan, plan_frame
 from .validate import Problems, desired_rows
@@ -36,8 +38,10 @@ def plan_label_changes(
       for the keys the desired set names on that incident (other keys are left alone).
 
     Returns a ``LabelPlan`` with ``incident_id, key, value, action (add|remove|skip), reason``;
-    no-ops are ``skip`` rows. Nothing is written. Raises ``ValueError`` naming the rows for missing
-    columns, empty or NaN IDs, duplicate rows, unknown incidents and values of the wrong type.
+    no-ops are ``skip`` rows. Nothing is written. A plan made through ``client`` records that read
+    in ``plan.attrs["labels_read"]``, so applying it at once need not read every incident again.
+    Raises ``ValueError`` naming the rows for missing columns, empty or NaN IDs, duplicate rows,
+    unknown incidents and values of the wrong type.
 
     >>> desired = pd.DataFrame({"incident_id": ["17", "17"], "key": ["team", "tags"],
     ...                         "value": ["payments", "security"]})
@@ -47,6 +51,7 @@ def plan_label_changes(
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     rows = desired_rows(desired)
+    read_at = time.time()  # before the reads: the plan is as old as its first read
     if current is not None:
         labels, known = from_frames(current)
     elif client is not None:
@@ -59,7 +64,12 @@ def plan_label_changes(
             where = "on the server" if current is None else "in current"
             problems.add(f"unknown incident {iid} (not found {where})", row)
     problems.raise_if_any()
-    return plan_frame(_changes(rows, labels, mode))
+    changes = _changes(rows, labels, mode)
+    plan = plan_frame(changes)
+    server = getattr(client, "base_url", None)
+    if current is None and isinstance(server, str):
+        snapshot.record(plan.attrs, server=server, read_at=read_at, changes=changes)
+    return plan
 
 
 def _changes(

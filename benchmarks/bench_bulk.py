@@ -147,7 +147,7 @@ def speed(args: argparse.Namespace) -> None:
             label = CONTENDERS[kind] + (f" (concurrency {args.concurrency})" if kind != "seq" else "")
             print(f"   {label:<52} {elapsed:7.2f} s  requests {stats['requests']:5d}  "
                   f"429s {stats['statuses'].get('429', 0)}  {dict(stats['methods'])}", flush=True)
-    seq, bulk, read = (min(times[kind]) for kind in CONTENDERS)
+    seq, bulk = min(times["seq"]), min(times["bulk"])
     print(f"   floor changes x latency / concurrency = {floor:.2f} s")
     for kind in ("bulk", "read"):
         values = times[kind]

@@ -39,7 +39,6 @@ from emulator_process import EmulatorProcess
 
 import incident_analytics as ia
 from incident_analytics import frames, report
-from incident_analytics.bulk import apply_label_changes, plan_label_changes
 
 HERE = Path(__file__).resolve().parent
 QUERY = "IncidentsService.QueryIncidentPreviews"
@@ -294,31 +293,15 @@ def bulk_section(args: argparse.Namespace, table: Table) -> None:
     per = bench_bulk.PER_INCIDENT_ADDS + bench_bulk.PER_INCIDENT_REMOVES
     incidents = [str(i) for i in range(1, changes // per + 1)]
     print(f"bulk apply: {changes} changes", flush=True)
-    runs = [(f"{kind}{r}", kind) for r in range(args.repeats)
-            for kind in (("seq", "bulk") if r % 2 == 0 else ("bulk", "seq"))]
+    runs = bench_bulk.run_order(args.repeats, ("seq", "bulk"))
     with bench_bulk.start_emulator(len(incidents) + 10, 500.0, 20) as server, \
             ia.IncidentClient(server.url, server.token, rate_limit=450.0) as client:
-        server.ask("latency 0")
-        for run, _ in runs:
-            planted = [(iid, "tags", f"planted-{run}-{j}") for iid in incidents
-                       for j in range(bench_bulk.PER_INCIDENT_REMOVES)]
-            setup = plan_label_changes(pd.DataFrame(planted, columns=["incident_id", "key", "value"]),
-                                               client=client)
-            apply_label_changes(client, setup, concurrency=8, progress=False)
-        plans = {run: bench_bulk.speed_plan(client, incidents, run) for run, _ in runs}
-        server.ask("stats")
-        server.ask(f"latency {args.latency}")
         times: dict[str, list[float]] = {"seq": [], "bulk": []}
         too_many = 0
         for run, kind in runs:
-            plan = plans[run]
-            started = time.perf_counter()
-            if kind == "seq":
-                bench_bulk.sequential_loop(client, plan)
-            else:
-                result = apply_label_changes(client, plan, concurrency=args.concurrency, progress=False)
-                assert (result["status"] == "applied").sum() == changes
-            times[kind].append(time.perf_counter() - started)
+            plan = bench_bulk.prepare(server, client, incidents, run)  # planned just before, as a user does
+            server.ask(f"latency {args.latency}")
+            times[kind].append(bench_bulk.timed(client, plan, kind, args.concurrency))
             too_many += server.ask("stats")["statuses"].get("429", 0)
     seq, bulk = median(times["seq"]), median(times["bulk"])
     floor = changes * args.latency / args.concurrency

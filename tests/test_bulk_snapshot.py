@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -248,3 +249,35 @@ def test_trust_plan_for_is_checked(client: ia.IncidentClient) -> None:
     for bad in (-1, "60", True, float("nan")):
         with pytest.raises(ValueError, match="trust_plan_for"):
             apply_label_changes(client, plan, trust_plan_for=bad)  # type: ignore[arg-type]
+
+
+def test_reads_run_ahead_of_the_workers_and_each_incident_is_read_once_before_its_writes(
+    emu: Emulator, client: ia.IncidentClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from incident_analytics.bulk import apply as apply_module
+
+    readers: list[tuple[str, str]] = []
+    real = apply_module.read_labels
+
+    def recording(client: Any, incident_id: str) -> Any:
+        readers.append((incident_id, threading.current_thread().name))
+        return real(client, incident_id)
+
+    monkeypatch.setattr(apply_module, "read_labels", recording)
+    ids = [str(i) for i in range(20, 32)]
+    plan = plan_label_changes(_desired(*[(iid, "tags", f"ahead-{j}") for iid in ids for j in range(3)]), client=client)
+    emu.latency = 0.01
+    emu.reset_requests()
+    result = apply_label_changes(client, plan, concurrency=4, progress=False, trust_plan_for=0.0)
+    assert set(result["status"]) == {"applied"}
+    assert sorted(iid for iid, _ in readers) == sorted(ids), "each incident read exactly once"
+    assert any(name.startswith("ia-bulk-read") for _, name in readers), "some reads ran ahead"
+    seen: set[str] = set()
+    for record in emu.requests:
+        iid = record.body["incidentID"]
+        if record.method.endswith("GetIncident"):
+            seen.add(iid)
+        else:
+            assert iid in seen, f"incident {iid} written before it was read"
+    for iid in ids:
+        assert server_labels(emu, iid).count(("tags", "ahead-0")) == 1

@@ -18,7 +18,7 @@ import logging
 import os
 import threading
 from collections.abc import Hashable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from typing import Any
 
 import pandas as pd
@@ -107,6 +107,7 @@ class _Run:
         self.cancelled = threading.Event()
         retry = getattr(client, "retry", None)
         self.max_attempts = 1 + max(0, int(getattr(retry, "max_retries", 4)))
+        self.ahead: dict[str, Future[set[Label]]] = {}
 
     def finish(self, change: dict[str, str], outcome: Outcome) -> Outcome:
         if self.journal is not None:
@@ -118,6 +119,29 @@ class _Run:
 
     def read(self, incident_id: str) -> set[Label]:
         return read_labels(self.client, incident_id)
+
+    def read_ahead(self, pool: ThreadPoolExecutor, incident_ids: list[str]) -> None:
+        """Queue the incidents' first reads on ``pool``, in the order the workers take the incidents."""
+        self.ahead = {iid: pool.submit(self._read_ahead, iid) for iid in incident_ids}
+
+    def _read_ahead(self, incident_id: str) -> set[Label]:
+        if self.cancelled.is_set() or self.fatal is not None:
+            raise CancelledError
+        try:
+            return self.read(incident_id)
+        except FATAL as exc:
+            self.stop(exc)
+            raise
+
+    def first_read(self, incident_id: str) -> set[Label]:
+        """The labels read ahead for this incident, or read now if the readers have not got to it."""
+        future = self.ahead.pop(incident_id, None)
+        if future is not None and not future.cancel():  # cancel() fails once the read has started
+            try:
+                return future.result()
+            except CancelledError:
+                pass
+        return self.read(incident_id)
 
     def stop(self, exc: IncidentAPIError) -> None:
         with self.lock:
@@ -137,7 +161,7 @@ class _Run:
             else:
                 if labels is None:
                     try:
-                        labels = self.read(incident_id)
+                        labels = self.first_read(incident_id)
                     except IncidentAPIError as exc:
                         if isinstance(exc, FATAL):
                             self.stop(exc)
@@ -301,6 +325,12 @@ def _run_all(
     workers = min(concurrency, len(pending))
     # The longest incidents first: each runs in one worker, so one started last would run alone.
     largest_first = sorted(pending.items(), key=lambda item: len(item[1]), reverse=True)
+    readers = None
+    if not run.trust_plan and len(pending) > workers:
+        # A few reads run ahead of the workers, so a worker moving to its next incident finds its
+        # labels read instead of waiting a round trip for them.
+        readers = ThreadPoolExecutor(max_workers=max(1, concurrency // 4), thread_name_prefix="ia-bulk-read")
+        run.read_ahead(readers, [incident_id for incident_id, _ in largest_first])
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ia-bulk")
     futures = [pool.submit(work, item) for item in largest_first]
     try:
@@ -314,3 +344,5 @@ def _run_all(
         raise
     finally:
         pool.shutdown(wait=True)
+        if readers is not None:
+            readers.shutdown(wait=True, cancel_futures=True)

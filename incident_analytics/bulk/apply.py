@@ -108,6 +108,9 @@ class _Run:
         retry = getattr(client, "retry", None)
         self.max_attempts = 1 + max(0, int(getattr(retry, "max_retries", 4)))
         self.ahead: dict[str, Future[set[Label]]] = {}
+        self.taken = 0  # incidents the workers have started, in the order the readers read them
+        self.turn = threading.Condition()
+        self.reads_closed = False
 
     def finish(self, change: dict[str, str], outcome: Outcome) -> Outcome:
         if self.journal is not None:
@@ -120,12 +123,30 @@ class _Run:
     def read(self, incident_id: str) -> set[Label]:
         return read_labels(self.client, incident_id)
 
-    def read_ahead(self, pool: ThreadPoolExecutor, incident_ids: list[str]) -> None:
-        """Queue the incidents' first reads on ``pool``, in the order the workers take the incidents."""
-        self.ahead = {iid: pool.submit(self._read_ahead, iid) for iid in incident_ids}
+    def read_ahead(self, pool: ThreadPoolExecutor, incident_ids: list[str], lookahead: int) -> None:
+        """Queue the incidents' first reads on ``pool``, in the order the workers take the incidents;
+        a read waits until the workers are at most ``lookahead`` incidents behind it, so no read is
+        much older than its incident's first write."""
+        self.ahead = {
+            iid: pool.submit(self._read_ahead, iid, position, lookahead) for position, iid in enumerate(incident_ids)
+        }
 
-    def _read_ahead(self, incident_id: str) -> set[Label]:
-        if self.cancelled.is_set() or self.fatal is not None:
+    def take(self) -> None:
+        """A worker starts its next incident."""
+        with self.turn:
+            self.taken += 1
+            self.turn.notify_all()
+
+    def close_reads(self) -> None:
+        """Release every read still waiting for its turn (the run is over)."""
+        with self.turn:
+            self.reads_closed = True
+            self.turn.notify_all()
+
+    def _read_ahead(self, incident_id: str, position: int, lookahead: int) -> set[Label]:
+        with self.turn:
+            self.turn.wait_for(lambda: position < self.taken + lookahead or self.reads_closed)
+        if self.reads_closed or self.cancelled.is_set() or self.fatal is not None:
             raise CancelledError
         try:
             return self.read(incident_id)
@@ -151,6 +172,7 @@ class _Run:
 
     def incident(self, incident_id: str, changes: list[dict[str, str]]) -> list[Outcome]:
         """Apply one incident's changes in order; one outcome per change."""
+        self.take()
         outcomes: list[Outcome] = []
         labels: set[Label] | None = _planned_labels(changes) if self.trust_plan else None
         for change in changes:
@@ -330,7 +352,7 @@ def _run_all(
         # A few reads run ahead of the workers, so a worker moving to its next incident finds its
         # labels read instead of waiting a round trip for them.
         readers = ThreadPoolExecutor(max_workers=max(1, concurrency // 4), thread_name_prefix="ia-bulk-read")
-        run.read_ahead(readers, [incident_id for incident_id, _ in largest_first])
+        run.read_ahead(readers, [incident_id for incident_id, _ in largest_first], lookahead=2 * workers)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ia-bulk")
     futures = [pool.submit(work, item) for item in largest_first]
     try:
@@ -345,4 +367,5 @@ def _run_all(
     finally:
         pool.shutdown(wait=True)
         if readers is not None:
+            run.close_reads()
             readers.shutdown(wait=True, cancel_futures=True)

@@ -41,7 +41,7 @@ PER_INCIDENT_ADDS, PER_INCIDENT_REMOVES = 6, 2
 
 # The emulator in its own process (no GIL shared with the client), driven over stdin.
 _SERVER = """
-import json, sys
+import json, sys, time
 from collections import Counter
 from incident_analytics.emulator import Emulator
 incidents, rate, burst = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
@@ -54,7 +54,7 @@ for line in sys.stdin:
         print("{}", flush=True)
     elif command == "stats":
         records = emu.requests
-        print(json.dumps({"requests": len(records),
+        print(json.dumps({"requests": len(records), "cpu": time.process_time(),
                           "statuses": Counter(str(r.status) for r in records),
                           "methods": Counter(r.method.rsplit(".", 1)[-1] for r in records)}), flush=True)
         emu.reset_requests()
@@ -117,7 +117,13 @@ def prepare(server: EmulatorProcess, client: ia.IncidentClient, incidents: list[
 
 def timed(client: ia.IncidentClient, plan: LabelPlan, kind: str, concurrency: int) -> float:
     """Seconds to apply ``plan`` with contender ``kind``; every change must be applied."""
+    return timed_with_cpu(client, plan, kind, concurrency)[0]
+
+
+def timed_with_cpu(client: ia.IncidentClient, plan: LabelPlan, kind: str, concurrency: int) -> tuple[float, float]:
+    """Wall seconds and this process's CPU seconds to apply ``plan`` with contender ``kind``."""
     changes = int((plan["action"] != "skip").sum())
+    cpu = time.process_time()
     started = time.perf_counter()
     if kind == "seq":
         sequential_loop(client, plan)
@@ -125,7 +131,7 @@ def timed(client: ia.IncidentClient, plan: LabelPlan, kind: str, concurrency: in
         trust = {"read": {"trust_plan_for": 0.0}}.get(kind, {})
         result = apply_label_changes(client, plan, concurrency=concurrency, progress=False, **trust)
         assert (result["status"] == "applied").sum() == changes, result["status"].value_counts()
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu
 
 
 def speed(args: argparse.Namespace) -> None:
@@ -141,12 +147,15 @@ def speed(args: argparse.Namespace) -> None:
             plan = prepare(server, client, incidents, run)
             assert int((plan["action"] != "skip").sum()) == args.changes
             server.ask(f"latency {args.latency}")
-            elapsed = timed(client, plan, kind, args.concurrency)
+            server_cpu = server.ask("stats")["cpu"]
+            elapsed, client_cpu = timed_with_cpu(client, plan, kind, args.concurrency)
             stats = server.ask("stats")
             times[kind].append(elapsed)
             label = CONTENDERS[kind] + (f" (concurrency {args.concurrency})" if kind != "seq" else "")
-            print(f"   {label:<52} {elapsed:7.2f} s  requests {stats['requests']:5d}  "
-                  f"429s {stats['statuses'].get('429', 0)}  {dict(stats['methods'])}", flush=True)
+            print(f"   {label:<52} {elapsed:6.2f} s  cpu client {client_cpu:5.2f} s server "
+                  f"{stats['cpu'] - server_cpu:5.2f} s  load {os.getloadavg()[0]:4.1f}  "
+                  f"requests {stats['requests']:5d}  429s {stats['statuses'].get('429', 0)}  "
+                  f"{dict(stats['methods'])}", flush=True)
     seq, bulk = min(times["seq"]), min(times["bulk"])
     print(f"   floor changes x latency / concurrency = {floor:.2f} s")
     for kind in ("bulk", "read"):

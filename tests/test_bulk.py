@@ -414,24 +414,41 @@ with ia.IncidentClient() as client:
     apply_label_changes(client, plan, journal=sys.argv[2], concurrency=4, progress=False)
 """
 
+# Plans itself, so its apply takes the fresh plan as the server's state and reads no incident first.
+_PLANNING_WORKER = """
+import os, sys
+import pandas as pd
+import incident_analytics as ia
+from incident_analytics.bulk import apply_label_changes, plan_label_changes
+desired = pd.read_json(sys.argv[3], orient="records", dtype=False)
+with ia.IncidentClient() as client:
+    plan = plan_label_changes(desired, client=client)
+    plan.to_json(sys.argv[1], orient="records")
+    apply_label_changes(client, plan, journal=sys.argv[2], concurrency=4, progress=False)
+"""
 
-def test_kill_and_resume_applies_every_change_exactly_once(tmp_path: Path) -> None:
+
+@pytest.mark.parametrize("planned_in", ["parent", "worker"])
+def test_kill_and_resume_applies_every_change_exactly_once(tmp_path: Path, planned_in: str) -> None:
     with Emulator(seed=5, incidents=150, latency=0.01) as emu, ia.IncidentClient(emu.url, emu.token) as client:
         desired = pd.DataFrame(
             [(str(i), "tags", f"resume-{j}") for i in range(1, 151) for j in range(2)]
             + [(str(i), "cause", "dependency") for i in range(1, 151)],
             columns=["incident_id", "key", "value"],
         )
-        plan = plan_label_changes(desired, client=client)
-        changes = plan[plan["action"] != "skip"]
-        assert len(changes) > 300
         before = {iid: server_labels(emu, iid) for iid in emu.state.incidents}
-        plan_path, journal = tmp_path / "plan.json", tmp_path / "journal.jsonl"
-        plan.to_json(plan_path, orient="records")
+        plan_path, journal, desired_path = tmp_path / "plan.json", tmp_path / "journal.jsonl", tmp_path / "want.json"
+        if planned_in == "parent":
+            plan_label_changes(desired, client=client).to_json(plan_path, orient="records")
+            script = _WORKER
+        else:
+            desired.to_json(desired_path, orient="records")
+            script = _PLANNING_WORKER
+        emu.reset_requests()
         env = {**os.environ, "GRAFANA_URL": emu.url, "GRAFANA_SERVICE_ACCOUNT_TOKEN": emu.token,
                "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-        worker = subprocess.Popen([sys.executable, "-c", _WORKER, str(plan_path), str(journal)], env=env,
-                                  stderr=subprocess.PIPE, start_new_session=True)
+        worker = subprocess.Popen([sys.executable, "-c", script, str(plan_path), str(journal), str(desired_path)],
+                                  env=env, stderr=subprocess.PIPE, start_new_session=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if journal.exists() and journal.read_text().count("\n") >= 60:
@@ -442,6 +459,19 @@ def test_kill_and_resume_applies_every_change_exactly_once(tmp_path: Path) -> No
         worker.wait()
         assert worker.stderr is not None
         worker.stderr.close()
+        methods = [r.method.rsplit(".", 1)[1] for r in emu.requests]
+        first_write = next(i for i, m in enumerate(methods) if m != "GetIncident")
+        reads_while_writing = methods[first_write:].count("GetIncident")
+        written = len({r.body["incidentID"] for r in emu.requests if not r.method.endswith("GetIncident")})
+        # the planning worker read every incident to plan, then wrote without reading them again (a
+        # fresh plan); the other read each incident before its first write
+        if planned_in == "worker":
+            assert reads_while_writing < written // 2, (reads_while_writing, written)
+        else:
+            assert reads_while_writing >= written - 8, (reads_while_writing, written)
+        plan = pd.read_json(plan_path, orient="records", dtype=False)
+        changes = plan[plan["action"] != "skip"]
+        assert len(changes) > 300
         done_first = journal.read_text().count("\n")
         assert 60 <= done_first < len(plan), "the run must be killed mid-way"
 

@@ -242,6 +242,9 @@ def test_the_read_a_plan_records_and_how_concatenation_merges_it(client: ia.Inci
                                                 both[["incident_id", "key", "value", "action"]].to_dict("records")])
     plain = pd.DataFrame({"incident_id": ["3"], "key": ["tags"], "value": ["z"], "action": ["add"], "reason": [""]})
     assert "labels_read" not in pd.concat([first, plain], ignore_index=True).attrs
+    elsewhere = second.copy()
+    elsewhere.attrs["labels_read"] = {**b, "server": "https://other.grafana.net/api/"}
+    assert "labels_read" not in pd.concat([first, elsewhere], ignore_index=True).attrs
 
 
 def test_trust_plan_for_is_checked(client: ia.IncidentClient) -> None:

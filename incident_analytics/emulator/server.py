@@ -132,6 +132,9 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     # Handler threads may sit in a keep-alive read; stop() unblocks them itself (close_connections).
     block_on_close = False
+    # socketserver's default listen backlog is 5: a client opening 64 keep-alive connections at once
+    # overflowed it and got "connection reset by peer". The kernel caps this at net.core.somaxconn.
+    request_queue_size = 1024
 
     def __init__(self, address: tuple[str, int], backend: Backend) -> None:
         self.backend = backend

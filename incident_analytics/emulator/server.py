@@ -152,6 +152,11 @@ class GzipCache:
         self._size = 0
         self._lock = threading.Lock()
 
+    @property
+    def size(self) -> int:
+        """The bytes held (bodies, their compressed forms and a per-entry overhead)."""
+        return self._size
+
     def compress(self, payload: bytes) -> bytes:
         """``payload`` gzipped (``mtime=0``, so the same body always gives the same bytes)."""
         hash(payload)  # computed once and kept by the bytes object, outside the lock
@@ -214,6 +219,7 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         for conn in connections:
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
+
 
 # -- request head parsing ---------------------------------------------------------------------------
 # http.server parses every request head with the email package (a FeedParser, a Message and a

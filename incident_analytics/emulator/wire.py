@@ -134,6 +134,20 @@ class WireCache:
             _, old = self._entries.popitem(last=False)
             self._size -= old.size
 
+    def prerender(self, incidents: Sequence[Incident]) -> int:
+        """Fill the cache with the hot answers of ``incidents`` (full record, keyed labels, plain preview,
+        timeline items) until it is full; returns how many incidents were rendered."""
+        done = 0
+        for incident in incidents:
+            if self._size >= self.max_bytes:
+                break
+            self.incident_response(incident)
+            self.key_value_labels(incident)
+            self.preview(incident, field_values=False, membership=False, channels=False)
+            self.activity_items(incident, incident.activity)
+            done += 1
+        return done
+
     # -- the cached renders -----------------------------------------------------------------------
 
     def incident_response(self, incident: Incident) -> bytes:

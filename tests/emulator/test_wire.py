@@ -204,3 +204,17 @@ def test_cache_is_bounded(fresh: Emulator, wclient: httpx.Client) -> None:
         ok(wclient, "IncidentsService.GetIncident", {"incidentID": incident_id})
         assert cache.size <= 20_000
     assert cache.misses >= 30
+
+
+def test_prerender_fills_the_cache_and_answers_stay_exact(fresh: Emulator, wclient: httpx.Client) -> None:
+    """Emulator.prerender() renders every incident; answers then come from the cache and are unchanged."""
+    incident_id = next(i.incident_id for i in fresh.state.incidents.values() if i.closed_ns is not None)
+    before = _plain(wclient, "IncidentsService.GetIncident", {"incidentID": incident_id})
+    cache = fresh._backend.api.wire
+    assert fresh.prerender() == len(fresh.state.incidents)
+    misses = cache.misses
+    for method in ("IncidentsService.GetIncident", "IncidentsService.GetLabels", "ActivityService.QueryActivity"):
+        _plain(wclient, method, HOT[method](incident_id))
+    _plain(wclient, "IncidentsService.QueryIncidentPreviews", {"query": {"limit": 100}})
+    assert cache.misses == misses
+    assert _plain(wclient, "IncidentsService.GetIncident", {"incidentID": incident_id}) == before

@@ -20,6 +20,7 @@ routing, faults, latency, rate limit, gzip), :mod:`.handlers` (the RPC methods),
 :mod:`.org` (catalogue writes), :mod:`.seed` (deterministic data), :mod:`.world` (the seeded org),
 :mod:`.scenarios` (presets),
 :mod:`.query` (the ``queryString`` language), :mod:`.render` (model → wire JSON),
+:mod:`.wire` (encoded hot answers, cached per incident version),
 :mod:`.paging` (cursors), :mod:`.faults` (fault and rate-limit knobs), :mod:`.request` (request
 validation), :mod:`.times` (RFC 3339 times), :mod:`.model` (the records).
 """

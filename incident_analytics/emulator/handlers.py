@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -18,11 +19,14 @@ from incident_analytics.emulator.paging import CursorStore, Page, SortKey, T, pa
 from incident_analytics.emulator.query import And, Node, QuerySyntaxError, parse
 from incident_analytics.emulator.request import BadRequest, Body, NotFound
 from incident_analytics.emulator.state import ORDER_FIELDS, ROLE_NAMES, STATUSES, TASK_STATUSES, State
+from incident_analytics.emulator.wire import Encoded, WireCache, dumps
+from incident_analytics.emulator.wire import page as encoded_page
 
 JSON = dict[str, Any]
-Handler = Callable[["Api", Body], JSON]
+Handler = Callable[["Api", Body], JSON | Encoded]
 
 DIRECTIONS = ("ASC", "DESC")
+MAX_SELECTIONS = 64  # sorted query selections kept (each holds a list of the matching incidents)
 ACTIVITY_KINDS = (
     "incidentUpdated",
     "incidentTitleChanged",
@@ -61,6 +65,48 @@ UNVERSIONED_ONLY = frozenset({"SeveritiesService.GetOrgSeverities", "Integration
 """Methods that answer only on the unversioned ``.../resources/api/`` prefix (docs/api.md#unversioned-methods)."""
 
 
+INCIDENT_WRITES = frozenset(
+    {
+        "IncidentsService.UpdateStatus",
+        "IncidentsService.UpdateSeverity",
+        "IncidentsService.UpdateTitle",
+        "IncidentsService.UpdateIncidentIsDrill",
+        "IncidentsService.UpdateIncidentEventTime",
+        "IncidentsService.RemoveLabel",
+        "IncidentsService.AssignLabel",
+        "IncidentsService.UnassignLabel",
+        "IncidentsService.AssignLabelByUUID",
+        "IncidentsService.UnassignLabelByUUID",
+        "IncidentsService.AssignRole",
+        "IncidentsService.UnassignRole",
+        "IncidentsService.CreateIncidentSlackChannel",
+        "TasksService.AddTask",
+        "TasksService.UpdateTaskStatus",
+        "TasksService.UpdateTaskText",
+        "TasksService.UpdateTaskUser",
+        "TasksService.DeleteTask",
+        "ActivityService.AddActivity",
+        "ActivityService.RemoveActivity",
+        "ActivityService.UpdateActivityBody",
+        "ActivityService.UpdateActivityEventTime",
+        "ActivityService.UpdateActivityRelevance",
+        "KeyUpdatesService.CreateKeyUpdate",
+        "KeyUpdatesService.UpdateKeyUpdate",
+        "KeyUpdatesService.DeleteKeyUpdate",
+    }
+)
+"""Writes whose every effect is on the one incident they name (each such change bumps its ``version``).
+
+Every other write (org catalogue, ``CreateIncident``, ``AddLabel`` and ``RecordFieldValue``, which may
+add catalogue options) also bumps the state's ``catalog_version``, so no cached render outlives it.
+"""
+
+
+def is_read(method: str) -> bool:
+    """Whether ``Service.Method`` only reads (``Get…`` and ``Query…`` methods change no state)."""
+    return method.partition(".")[2].startswith(("Get", "Query"))
+
+
 def rpc(name: str) -> Callable[[Handler], Handler]:
     """Register a handler for ``Service.Method``."""
 
@@ -77,6 +123,8 @@ class Api:
     def __init__(self, state: State) -> None:
         self.state = state
         self.cursors = CursorStore(rng=random.Random(f"emulator-cursors-{state.seed}"))
+        self.wire = WireCache(state)
+        self._selections: OrderedDict[tuple[str, str], tuple[int, list[Incident], list[SortKey]]] = OrderedDict()
 
     @staticmethod
     def knows(method: str, *, versioned: bool) -> bool:
@@ -87,9 +135,44 @@ class Api:
 
     def call(self, method: str, body: Any) -> JSON:
         """Run ``method`` on a decoded JSON body; raises RpcError for 400/404 answers."""
+        result = self._run(method, body)
+        if isinstance(result, Encoded):
+            decoded: JSON = json.loads(result)
+            return decoded
+        return result
+
+    def call_encoded(self, method: str, body: Any) -> bytes:
+        """Run ``method`` and give its answer as the JSON body sent (UTF-8, compact)."""
+        result = self._run(method, body)
+        return result if isinstance(result, Encoded) else dumps(result)
+
+    def _run(self, method: str, body: Any) -> JSON | Encoded:
         handler = _HANDLERS[method]
         with self.state.lock:
-            return handler(self, Body(body))
+            try:
+                return handler(self, Body(body))
+            finally:
+                if not is_read(method):  # a failed write may have changed something before failing
+                    self.state.note_write(incident_only=method in INCIDENT_WRITES)
+
+    def selection(self, query_string: str, node: Node, order_field: str) -> tuple[list[Incident], list[SortKey]]:
+        """The incidents matching a query, sorted ascending by ``order_field``, and their sort keys.
+
+        Kept per (query, order) until the next write: a listing pages through the same selection.
+        """
+        cache_key = (query_string, order_field)
+        cached = self._selections.get(cache_key)
+        if cached is not None and cached[0] == self.state.changes:
+            self._selections.move_to_end(cache_key)
+            return cached[1], cached[2]
+        key = self.state.order_key(order_field)
+        rows = sorted(self.state.select(node), key=key)
+        keys = [key(item) for item in rows]
+        self._selections[cache_key] = (self.state.changes, rows, keys)
+        self._selections.move_to_end(cache_key)
+        while len(self._selections) > MAX_SELECTIONS:
+            self._selections.popitem(last=False)
+        return rows, keys
 
     # -- helpers shared by handlers ---------------------------------------------------------------
 
@@ -133,7 +216,13 @@ def _fingerprint(method: str, query: JSON) -> str:
 
 
 def _page(
-    api: Api, rows: Sequence[T], key: Callable[[T], SortKey], echo: JSON, after: SortKey | None, fingerprint: str
+    api: Api,
+    rows: Sequence[T],
+    key: Callable[[T], SortKey],
+    echo: JSON,
+    after: SortKey | None,
+    fingerprint: str,
+    keys: Sequence[SortKey] | None = None,
 ) -> Page[T]:
     """The page of ``rows`` (sorted ascending by ``key``) after ``after``, in the direction and size the
     echoed query asks (``orderDirection`` "DESC" or ascending; ``limit``), its cursor kept in the store."""
@@ -145,6 +234,7 @@ def _page(
         after=after,
         store=api.cursors,
         fingerprint=fingerprint,
+        keys=keys,
     )
 
 
@@ -152,7 +242,7 @@ def _page(
 
 
 @rpc("IncidentsService.QueryIncidentPreviews")
-def query_incident_previews(api: Api, body: Body) -> JSON:
+def query_incident_previews(api: Api, body: Body) -> Encoded:
     """Page through incident previews filtered by ``queryString`` and ordered by ``orderField``."""
     query = body.obj("query")
     echo: JSON = {
@@ -170,11 +260,10 @@ def query_incident_previews(api: Api, body: Body) -> JSON:
     fingerprint = _fingerprint("previews", echo)
     after = api.cursors.resolve(body, fingerprint)
     key = api.state.order_key(echo["orderField"])
-    rows = sorted(api.state.select(node), key=key)
-    page = _page(api, rows, key, echo, after, fingerprint)
-    catalog = api.state.catalog
-    previews = [render.incident_preview(catalog, item, **flags) for item in page.rows]
-    return {"incidentPreviews": previews, "query": echo, "cursor": page.cursor}
+    rows, keys = api.selection(echo["queryString"], node, echo["orderField"])
+    page = _page(api, rows, key, echo, after, fingerprint, keys)
+    previews = [api.wire.preview(item, **flags) for item in page.rows]
+    return encoded_page("incidentPreviews", previews, echo, page.cursor)
 
 
 @rpc("IncidentsService.QueryIncidents")
@@ -228,9 +317,12 @@ def query_incidents(api: Api, body: Body) -> JSON:
 
 
 @rpc("IncidentsService.GetIncident")
-def get_incident(api: Api, body: Body) -> JSON:
+def get_incident(api: Api, body: Body) -> JSON | Encoded:
     """The full incident; an unknown ID gives HTTP 200 with a zero-value incident (docs/api.md#unknown-incident-ids)."""
-    return {"incident": api.state.render_incident(body.string("incidentID", required=True))}
+    found = api.state.get(body.string("incidentID", required=True))
+    if found is None:
+        return {"incident": render.zero_incident()}
+    return Encoded(api.wire.incident_response(found))
 
 
 @rpc("IncidentsService.GetIncidentMembership")
@@ -248,10 +340,12 @@ def get_incident_channels(api: Api, body: Body) -> JSON:
 
 
 @rpc("IncidentsService.GetLabels")
-def get_labels(api: Api, body: Body) -> JSON:
+def get_labels(api: Api, body: Body) -> JSON | Encoded:
     """The keyed labels of an incident (free-form Tags labels excluded)."""
     found = api.state.get(body.string("incidentID", required=True))
-    return {"labels": render.key_value_labels(api.state.catalog, found) if found else []}
+    if found is None:
+        return {"labels": []}
+    return Encoded(b'{"labels":' + api.wire.key_value_labels(found) + b"}")
 
 
 # --- IncidentsService: writes --------------------------------------------------------------------
@@ -459,7 +553,7 @@ def delete_task(api: Api, body: Body) -> JSON:
 
 
 @rpc("ActivityService.QueryActivity")
-def query_activity(api: Api, body: Body) -> JSON:
+def query_activity(api: Api, body: Body) -> Encoded:
     """Page through an incident's timeline by event time (ASC by default)."""
     query = body.obj("query")
     echo: JSON = {
@@ -487,12 +581,8 @@ def query_activity(api: Api, body: Body) -> JSON:
 
     items.sort(key=key)
     page = _page(api, items, key, echo, after, fingerprint)
-    catalog = api.state.catalog
-    return {
-        "activityItems": [render.activity_item(catalog, i) for i in page.rows],
-        "query": echo,
-        "cursor": page.cursor,
-    }
+    encoded = api.wire.activity_items(found, page.rows) if found is not None else []
+    return encoded_page("activityItems", encoded, echo, page.cursor)
 
 
 @rpc("ActivityService.AddActivity")

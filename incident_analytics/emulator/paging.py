@@ -83,9 +83,14 @@ def paginate(
     after: SortKey | None,
     store: CursorStore,
     fingerprint: str,
+    keys: Sequence[SortKey] | None = None,
 ) -> Page[T]:
-    """Slice the page after ``after`` out of ``rows`` (already sorted ascending by ``key``)."""
-    keys = [key(row) for row in rows]
+    """Slice the page after ``after`` out of ``rows`` (already sorted ascending by ``key``).
+
+    ``keys``, when given, are the rows' keys already computed (``key(row)`` for each row).
+    """
+    if keys is None:
+        keys = [key(row) for row in rows]
     if descending:
         end = len(rows) if after is None else bisect.bisect_left(keys, after)
         start = max(0, end - limit)

@@ -28,6 +28,7 @@ nodes evaluate against a :class:`Subject`.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -272,8 +273,11 @@ def _join(segments: Segments) -> str:
 # --- parser ----------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=256)
 def parse(text: str) -> Node:
     """Parse a query string into an AST; the empty string gives a node matching everything.
+
+    Parsed queries are kept (a listing sends the same query for every page); the nodes are immutable.
 
     Raises:
         QuerySyntaxError: the string is malformed; the message names the offending term.

@@ -112,6 +112,16 @@ class State(OrgWrites):
         self.lock = threading.RLock()
         self._seq = max((a.seq for i in data.incidents for a in i.activity), default=0)
         self._subjects: dict[str, tuple[int, Subject]] = {}
+        # Stamps of the encoded-answer caches (wire.py, Api.selection): ``changes`` moves on every
+        # write, ``catalog_version`` on every write that may change how any incident renders.
+        self.changes = 0
+        self.catalog_version = 0
+
+    def note_write(self, *, incident_only: bool) -> None:
+        """Record that a write RPC ran; ``incident_only``: it changed nothing but the incident it names."""
+        self.changes += 1
+        if not incident_only:
+            self.catalog_version += 1
 
     def new_id(self) -> str:
         """A fresh UUID for a record created by a write (deterministic per seed)."""
@@ -296,6 +306,7 @@ class State(OrgWrites):
 
     def _touch(self, incident: Incident, now: int) -> None:
         # The write clock gives every write its own later µs, so modifiedTime strictly increases.
+        self.changes += 1
         incident.version += 1
         incident.modified_ns = max(truncate_us(now), incident.modified_ns)
 

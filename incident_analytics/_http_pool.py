@@ -1,0 +1,144 @@
+"""Keep-alive HTTP/1.1 connections to one origin, on the standard library's sockets and ``http.client``.
+
+The sync requester's fast path (``transport.SyncRequester``) sends each attempt on a socket from
+this pool and parses the answer with ``http.client.HTTPResponse``: about a quarter of the client CPU
+of ``httpx.Client`` + httpcore + h11 per call, which is what limits a concurrent fetch. Failures are
+raised as the ``httpx`` exception a request through httpx would raise (``ConnectError``,
+``ReadTimeout``, ``RemoteProtocolError`` …), so the retry rules and error messages stay the same.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import select
+import socket
+import ssl
+import threading
+from collections.abc import Callable
+
+import httpx
+
+MAX_CONNECTIONS = 64
+
+
+def connect_error(exc: OSError) -> httpx.TransportError:
+    """The httpx error for a failed connect (nothing was sent)."""
+    if isinstance(exc, TimeoutError):
+        return httpx.ConnectTimeout(str(exc) or "timed out")
+    return httpx.ConnectError(str(exc) or type(exc).__name__)
+
+
+def write_error(exc: OSError) -> httpx.TransportError:
+    """The httpx error for a failed send."""
+    if isinstance(exc, TimeoutError):
+        return httpx.WriteTimeout(str(exc) or "timed out")
+    return httpx.WriteError(str(exc) or type(exc).__name__)
+
+
+def read_error(exc: BaseException) -> httpx.TransportError:
+    """The httpx error for a failure while the status line, headers or body were read."""
+    if isinstance(exc, TimeoutError):
+        return httpx.ReadTimeout(str(exc) or "timed out")
+    if isinstance(exc, http.client.RemoteDisconnected):
+        # httpcore's words for the same event, so logs and messages do not depend on the path.
+        return httpx.RemoteProtocolError("Server disconnected without sending a response.")
+    if isinstance(exc, http.client.HTTPException):
+        return httpx.RemoteProtocolError(f"{type(exc).__name__}: {exc}")
+    return httpx.ReadError(str(exc) or type(exc).__name__)
+
+
+def _closed_by_peer(sock: socket.socket) -> bool:
+    """True when an idle keep-alive socket is readable: the server closed it (or sent junk)."""
+    try:
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))
+    except (OSError, ValueError):  # already closed
+        return True
+
+
+def _close(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.close()
+
+
+class ConnectionPool:
+    """Up to ``max_connections`` sockets to ``host:port`` (TLS with ``ssl_context`` when given); thread-safe.
+
+    ``acquire`` hands out an idle socket (most recently used first) or opens a new one; ``release``
+    takes it back when it may carry another request, else closes it. A socket the server closed
+    while it sat idle is noticed before anything is sent on it and replaced.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        ssl_context: Callable[[], ssl.SSLContext] | None = None,
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> None:
+        self.host, self.port = host, port
+        self._ssl_context = ssl_context
+        self._idle: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self._closed = False
+
+    def acquire(self, timeout: float) -> tuple[socket.socket, bool]:
+        """A socket and whether it was used before; waits at most ``timeout`` s for a free slot and to connect."""
+        if not self._slots.acquire(timeout=max(0.0, timeout)):
+            raise httpx.PoolTimeout(f"no free connection to {self.host}:{self.port} within {timeout:.3g}s")
+        try:
+            while True:
+                with self._lock:
+                    sock = self._idle.pop() if self._idle else None
+                if sock is None:
+                    return self.connect(timeout), False
+                if not _closed_by_peer(sock):
+                    return sock, True
+                _close(sock)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def connect(self, timeout: float) -> socket.socket:
+        """A new connection (TCP, then TLS for https), its socket timeout set to ``timeout``."""
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout=max(0.001, timeout))
+        except OSError as exc:
+            raise connect_error(exc) from exc
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self._ssl_context is not None:
+                sock = self._ssl_context().wrap_socket(sock, server_hostname=self.host)
+        except OSError as exc:  # ssl.SSLError (certificate, handshake) is an OSError
+            _close(sock)
+            raise connect_error(exc) from exc
+        return sock
+
+    def reconnect(self, sock: socket.socket, timeout: float) -> socket.socket:
+        """Close ``sock`` and open a new connection in its place (its slot is kept)."""
+        _close(sock)
+        return self.connect(timeout)
+
+    def release(self, sock: socket.socket, *, reusable: bool) -> None:
+        """Give a socket back: kept for the next request when ``reusable``, else closed."""
+        try:
+            if reusable:
+                with self._lock:
+                    if not self._closed:
+                        self._idle.append(sock)
+                        return
+            _close(sock)
+        finally:
+            self._slots.release()
+
+    def close(self) -> None:
+        """Close the idle sockets; sockets in use are closed when they come back."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for sock in idle:
+            _close(sock)

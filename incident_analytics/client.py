@@ -99,7 +99,10 @@ def _settings(
         attempt_timeout=attempt,
         max_response_bytes=size,
         rate_limit=limit,
-        rate_burst=max(1, int(limit or 1)),
+        # No bursts: a bucket as deep as the rate let a fresh (or idle) client send a second's worth
+        # of requests at once, twice the rate in its first second, and a server's smaller burst
+        # answered 429 (tests/reliability/test_rate_limits.py). Requests are spaced 1/rate apart.
+        rate_burst=1,
     )
 
 
@@ -557,7 +560,8 @@ class IncidentClient:
       ``OutcomeUnknownError`` for a create that may have reached the server).
     * **max_retries** - retries after the first attempt (overrides ``retry.max_retries``).
     * **retry** - a full ``RetryPolicy``.
-    * **rate_limit** - at most this many requests per second from this client (None: no limit).
+    * **rate_limit** - at most this many requests per second from this client, spaced evenly (no
+      bursts; None: no limit).
     * **max_response_bytes** - largest decoded (un-gzipped) response body accepted, checked while
       it streams in (default 64 MiB); a larger one raises ``ResponseFormatError``.
     * **max_pages** - page ceiling of every listing (default ``config.DEFAULT_MAX_PAGES``, 10,000:

@@ -355,11 +355,13 @@ def test_network_errors_after_retries_are_transport_errors() -> None:
 def test_client_side_rate_limit_spaces_requests() -> None:
     sleep = SleepRecorder()
     api = ScriptedAPI(default=json_reply({"roles": []}))
-    with make_client(api, sleep, rate_limit=1000.0) as client:
+    with make_client(api, sleep, rate_limit=100.0) as client:
         for _ in range(5):
             client.call("RolesService.GetRoles")
-    # rate 1000/s, burst 1000: no waiting at all for five calls.
-    assert sleep.delays == []
+    # rate 100/s, no burst: the calls (which do not really sleep here) are booked 10 ms apart.
+    assert len(sleep.delays) == 4
+    assert sleep.delays == pytest.approx([0.01, 0.02, 0.03, 0.04], abs=0.008)
+    sleep = SleepRecorder()
     api = ScriptedAPI(default=json_reply({"roles": []}))
     with make_client(api, sleep, rate_limit=0.5) as client:
         for _ in range(3):

@@ -40,7 +40,7 @@ from .config import (
 )
 from .errors import NotFoundError
 from .pagination import PageCallback, aiter_pages, iter_pages
-from .transport import AsyncRequester, RequestSettings, SyncRequester
+from .transport import AsyncRequester, AttemptEvent, RequestSettings, SyncRequester
 from .types import (
     ID,
     EventName,
@@ -630,6 +630,21 @@ class IncidentClient:
         """
         return self._requester.call(method, body)
 
+    def add_listener(self, listener: Callable[[AttemptEvent], None]) -> Callable[[], None]:
+        """Call ``listener(event)`` after every attempt (an ``AttemptEvent``); returns a remover.
+
+        Listeners run in the thread that made the attempt (``fetch`` uses a thread pool), so they
+        must be quick and thread-safe; an exception in one is logged, never raised.
+
+        ```python
+        statuses = collections.Counter()
+        remove = client.add_listener(lambda event: statuses.update([event.status]))
+        ia.fetch(client)
+        remove()
+        ```
+        """
+        return self._requester.add_listener(listener)
+
     def paginate(
         self,
         method: str,
@@ -726,6 +741,13 @@ class AsyncIncidentClient:
     async def call(self, method: str, body: Mapping[str, Any] | None = None) -> JSONDict:
         """Async twin of :meth:`IncidentClient.call`."""
         return await self._requester.call(method, body)
+
+    def add_listener(self, listener: Callable[[AttemptEvent], None]) -> Callable[[], None]:
+        """Call ``listener(event)`` after every attempt (an ``AttemptEvent``), in the event loop; returns a remover.
+
+        An exception in a listener is logged, never raised.
+        """
+        return self._requester.add_listener(listener)
 
     def paginate(
         self,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import contextvars
 import email.utils
 import heapq
 import http.client
@@ -1138,6 +1139,8 @@ class AsyncRequester(_BaseRequester):
     ) -> None:
         super().__init__(settings, rng)
         self._sleep = sleep
+        # The resume moment this task already waited for (a task's own context, like a thread-local).
+        self._waited: contextvars.ContextVar[float] = contextvars.ContextVar("resume_waited", default=0.0)
         self._client = httpx.AsyncClient(transport=transport, headers=self._headers(), **self._new_client_kwargs())
 
     async def _attempt(self, method: str, url: httpx.URL, content: bytes, started: float) -> _Answer:
@@ -1165,27 +1168,26 @@ class AsyncRequester(_BaseRequester):
         except httpx.TransportError as exc:
             raise _deadline_error(exc, deadline, reason) from exc
 
-    async def _wait_to_send(self, waited: float) -> float:
-        """Wait out a ``Retry-After`` newer than ``waited``, then the rate limit; the moment waited for."""
+    async def _wait_to_send(self) -> None:
+        """Wait out a ``Retry-After`` some sender got (unless this task already did), then the rate limit."""
         resume_at = self._resume_at
-        if resume_at > waited:
-            waited = resume_at
+        if resume_at and resume_at > self._waited.get():
+            self._waited.set(resume_at)
             wait = resume_at - time.monotonic()
             if wait > 0:
                 await self._sleep(wait)
         if self._limiter is not None and (wait := self._limiter.reserve()) > 0:
             await self._sleep(wait)
-        return waited
 
     async def call(self, method: str, body: Mapping[str, Any] | None = None) -> JSONDict:
         """Send one RPC, retrying as the policy allows; return the decoded JSON object."""
         url, content = self._url(method), self._encode(method, body)
-        waited = await self._wait_to_send(0.0)
+        await self._wait_to_send()
         started = time.monotonic()
         attempt = 0
         while True:
             if attempt:
-                waited = await self._wait_to_send(waited)
+                await self._wait_to_send()
             sent = time.monotonic()
             try:
                 answer = await self._attempt(method, url, content, started)
@@ -1213,8 +1215,8 @@ class AsyncRequester(_BaseRequester):
                 self._notify(method, answer.status, sent, retry_after, decision.retry)
             if decision.retry:
                 await self._sleep(decision.delay)
-                if until is not None:
-                    waited = max(waited, until)
+                if until is not None:  # this task has waited for its own Retry-After
+                    self._waited.set(max(self._waited.get(), until))
                 attempt += 1
                 continue
             return self._finish(method, answer.status, answer.head, answer.body)

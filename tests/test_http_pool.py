@@ -80,7 +80,7 @@ class RawServer:
     def __init__(self, script: Callable[[Conn], None]) -> None:
         self.script = script
         self.listener = socket.create_server(("127.0.0.1", 0))
-        self.url = "http://127.0.0.1:%d" % self.listener.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
         self.requests: list[Request] = []
         self.connections = 0
         self.lock = threading.Lock()
@@ -175,9 +175,10 @@ def test_a_call_sends_the_same_request_as_httpx_and_reuses_the_connection() -> N
 
 def test_gzip_and_chunked_bodies_are_decoded() -> None:
     payload = gzip.compress(json.dumps({"roles": [{"name": "commander"}] * 50}).encode())
-    chunks = b"".join(b"%x\r\n%s\r\n" % (len(payload[i : i + 100]), payload[i : i + 100]) for i in range(0, len(payload), 100))
+    pieces = [payload[i : i + 100] for i in range(0, len(payload), 100)]
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for piece in pieces) + b"0\r\n\r\n"
     reply = response(
-        200, chunks + b"0\r\n\r\n", "Content-Type: application/json", "Content-Encoding: gzip", "Transfer-Encoding: chunked"
+        200, chunks, "Content-Type: application/json", "Content-Encoding: gzip", "Transfer-Encoding: chunked"
     )
     with raw_server(keep_alive(lambda request, n: reply)) as server, client_for(server) as client:
         assert client.roles.list() == [{"name": "commander"}] * 50
@@ -235,7 +236,7 @@ def test_a_silent_server_is_cut_at_the_deadline_while_waiting_for_headers() -> N
 
     with raw_server(silent) as server, client_for(server, timeout=30, attempt_timeout=0.8, max_retries=0) as client:
         started = time.monotonic()
-        with pytest.raises(ia.RequestTimeoutError, match="attempt_timeout=0.8s"):
+        with pytest.raises(ia.RequestTimeoutError, match=r"attempt_timeout=0\.8s"):
             client.roles.list()
         assert time.monotonic() - started < 0.8 + 0.5
 
@@ -313,7 +314,8 @@ def test_a_connection_reset_mid_body_is_a_network_error() -> None:
 
 @pytest.mark.parametrize("status", [301, 302, 307, 308])
 def test_a_redirect_is_an_error_naming_the_location_and_is_not_followed(status: int) -> None:
-    reply = response(status, b"{}", "Content-Type: application/json", "Location: http://127.0.0.1:9/steal", reason="Moved")
+    location = "Location: http://127.0.0.1:9/steal"
+    reply = response(status, b"{}", "Content-Type: application/json", location, reason="Moved")
     with raw_server(keep_alive(lambda request, n: reply)) as server, client_for(server) as client:
         with pytest.raises(ia.RedirectError, match="steal") as caught:
             client.roles.list()
@@ -337,9 +339,12 @@ def test_an_html_error_page_is_retried_then_a_server_error_with_an_excerpt() -> 
 
 def test_a_body_larger_than_the_cap_is_refused_before_it_is_read() -> None:
     reply = response(200, b"x" * 5000, "Content-Type: application/json")
-    with raw_server(keep_alive(lambda request, n: reply)) as server, client_for(server, max_response_bytes=1000) as client:
-        with pytest.raises(ia.ResponseFormatError, match="5,000 bytes"):
-            client.roles.list()
+    with (
+        raw_server(keep_alive(lambda request, n: reply)) as server,
+        client_for(server, max_response_bytes=1000) as client,
+        pytest.raises(ia.ResponseFormatError, match="5,000 bytes"),
+    ):
+        client.roles.list()
 
 
 # --- keep-alive connections the server closed -----------------------------------------------------
@@ -396,7 +401,8 @@ def test_a_kept_alive_connection_closed_as_the_request_arrived_follows_the_retry
         with pytest.raises(ia.OutcomeUnknownError, match="Server disconnected without sending a response"):
             client.incidents.create("second")
         assert len(server.requests) == 2  # not repeated
-    with raw_server(answer_once_then_drop) as server, client_for(server, retry=ia.RetryPolicy(backoff_base=0.01)) as client:
+    policy = ia.RetryPolicy(backoff_base=0.01)
+    with raw_server(answer_once_then_drop) as server, client_for(server, retry=policy) as client:
         client.incidents.get("7")
         assert client.incidents.get("7")["incidentID"] == "7"  # a read goes again, on a new connection
         assert len(server.requests) == 3

@@ -142,3 +142,75 @@ class ConnectionPool:
             idle, self._idle = self._idle, []
         for sock in idle:
             _close(sock)
+
+
+class Headers(dict[str, str]):
+    """Response headers by lower-case name (the first of repeated ones), parsed without ``email``.
+
+    ``http.client`` hands the header block to the ``email`` package, about half of the client CPU of
+    a small response; the few headers a client reads need only a split per line.
+    """
+
+    @classmethod
+    def parse(cls, lines: list[bytes]) -> Headers:
+        """Headers from the raw lines of a header block; folded continuation lines are joined."""
+        headers = cls()
+        last = ""
+        if lines and not lines[-1]:
+            raise http.client.IncompleteRead(b"", None)  # the connection closed inside the header block
+        for raw in lines:
+            line = raw.decode("iso-8859-1")
+            if not line.strip():  # the blank line that ends the block
+                break
+            if line[:1] in (" ", "\t") and last:
+                headers[last] = f"{headers[last]} {line.strip()}"
+                continue
+            name, colon, value = line.partition(":")
+            name = name.strip().lower()
+            if not colon or not name:
+                raise http.client.HTTPException(f"malformed header line {line.strip()[:80]!r}")
+            if name not in headers:
+                headers[name] = value.strip()
+            last = name
+        return headers
+
+
+class Response(http.client.HTTPResponse):
+    """``http.client.HTTPResponse`` with its header block parsed by ``Headers`` (``self.headers``).
+
+    Body reading (``read1``: Content-Length, chunked, read-to-close) is the standard library's.
+    """
+
+    def begin(self) -> None:
+        """Read the status line and the headers, and work out how the body is framed."""
+        while True:
+            version, status, reason = self._read_status()  # type: ignore[attr-defined]
+            if status != http.client.CONTINUE:
+                break
+            http.client._read_headers(self.fp)  # type: ignore[attr-defined]  # a 100 Continue's
+        self.code = self.status = status
+        self.reason = reason.strip()
+        if version in ("HTTP/1.0", "HTTP/0.9"):
+            self.version = 10
+        elif version.startswith("HTTP/1."):
+            self.version = 11
+        else:
+            raise http.client.UnknownProtocol(version)
+        headers = Headers.parse(http.client._read_headers(self.fp))  # type: ignore[attr-defined]
+        self.headers = self.msg = headers  # type: ignore[assignment]
+        self.chunked = headers.get("transfer-encoding", "").lower() == "chunked"
+        self.chunk_left = None
+        self.will_close = self._check_close()  # type: ignore[attr-defined]
+        self.length = None
+        length = headers.get("content-length")
+        if length and not self.chunked:
+            try:
+                self.length = int(length)
+            except ValueError:
+                raise http.client.HTTPException(f"invalid Content-Length {length[:40]!r}") from None
+            if self.length < 0:
+                raise http.client.HTTPException(f"invalid Content-Length {length[:40]!r}")
+        if status in (204, 304) or 100 <= status < 200 or self._method == "HEAD":  # type: ignore[attr-defined]
+            self.length = 0
+        if not self.will_close and not self.chunked and self.length is None:
+            self.will_close = True

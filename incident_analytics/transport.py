@@ -38,7 +38,7 @@ from typing import Any
 
 import httpx
 
-from ._http_pool import ConnectionPool, read_error, write_error
+from ._http_pool import ConnectionPool, Response, read_error, write_error
 from ._version import __version__
 from .config import DEFAULT_MAX_RESPONSE_BYTES, TOKEN_ENV, RetryPolicy, Secret, plugin_id_of, unversioned_base
 from .errors import (
@@ -1013,17 +1013,13 @@ class SyncRequester(_BaseRequester):
 
     def _receive(self, method: str, sock: socket.socket, deadline: float, reason: str) -> tuple[_Answer, bool]:
         """Read one response off ``sock``: the answer, and whether the connection may be reused."""
-        response = http.client.HTTPResponse(sock, method="POST")
+        response = Response(sock, method="POST")
         try:
             try:
                 response.begin()
             except (OSError, http.client.HTTPException) as exc:
                 raise read_error(exc) from exc
-            head = {}
-            for name, value in response.msg.items():
-                name = name.lower()
-                if name in _HEAD:
-                    head[name] = value
+            head = {name: value for name, value in response.headers.items() if name in _HEAD}
             reader = BodyReader(
                 method,
                 response.status,

@@ -185,9 +185,10 @@ class Response(http.client.HTTPResponse):
         """Read the status line and the headers, and work out how the body is framed."""
         while True:
             version, status, reason = self._read_status()  # type: ignore[attr-defined]
-            if status != http.client.CONTINUE:
+            if not 100 <= status < 200 or status == 101:
                 break
-            http.client._read_headers(self.fp)  # type: ignore[attr-defined]  # a 100 Continue's
+            # An interim answer (100 Continue, 103 Early Hints): its headers are skipped, as h11 does.
+            http.client._read_headers(self.fp)  # type: ignore[attr-defined]
         self.code = self.status = status
         self.reason = reason.strip()
         if version in ("HTTP/1.0", "HTTP/0.9"):

@@ -993,7 +993,7 @@ class SyncRequester(_BaseRequester):
                 try:
                     sock.sendall(payload)
                 except OSError as exc:
-                    if not reused:
+                    if not reused or isinstance(exc, TimeoutError):
                         raise write_error(exc) from exc
                     # A kept-alive connection the server closed between the idle check and the send:
                     # a closed connection delivers nothing to the server, so the request cannot

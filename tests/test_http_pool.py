@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 import socket
+import ssl
 import struct
+import subprocess
 import threading
 import time
 import tracemalloc
@@ -185,6 +188,28 @@ def test_gzip_and_chunked_bodies_are_decoded() -> None:
         assert client.roles.list() == [{"name": "commander"}] * 50
         assert_fast(client)
         assert server.connections == 1
+
+
+def test_interim_answers_are_skipped_and_odd_header_spelling_is_understood() -> None:
+    body = gzip.compress(b'{"roles": []}')
+    reply = (
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </style.css>\r\n\r\n"
+        + response(200, body, "content-type:application/json", "CONTENT-ENCODING:  gzip", "X-Folded: a,", " b")
+    )
+    with raw_server(keep_alive(lambda request, n: reply)) as server, client_for(server) as client:
+        assert client.roles.list() == []
+        assert client.roles.list() == []
+        assert server.connections == 1
+
+
+def test_a_malformed_header_block_is_a_protocol_error() -> None:
+    reply = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nno colon here\r\n\r\n{}"
+    with (
+        raw_server(keep_alive(lambda request, n: reply)) as server,
+        client_for(server, max_retries=0) as client,
+        pytest.raises(ia.TransportError, match="malformed header line 'no colon here'"),
+    ):
+        client.roles.list()
 
 
 def test_many_threads_share_the_pool_and_get_their_own_answers() -> None:
@@ -454,3 +479,52 @@ def test_a_closed_client_refuses_to_send() -> None:
         client.close()
         with pytest.raises(RuntimeError, match="closed"):
             client.roles.list()
+
+
+# --- TLS ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 (made with the openssl command line tool)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = str(folder / "cert.pem"), str(folder / "key.pem")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert],
+        check=True, capture_output=True,
+    )
+    return cert, key
+
+
+@contextmanager
+def tls_server(certificate: tuple[str, str], script: Callable[[Conn], None]) -> Iterator[RawServer]:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+
+    def wrapped(conn: Conn) -> None:
+        conn.sock = context.wrap_socket(conn.sock, server_side=True)
+        script(conn)
+
+    with raw_server(wrapped) as server:
+        server.url = server.url.replace("http://", "https://")
+        yield server
+
+
+def test_https_verifies_the_certificate_like_httpx(
+    certificate: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script = keep_alive(lambda request, n: ok({"roles": [{"name": "tls"}]}))
+    with tls_server(certificate, script) as server:
+        with client_for(server, max_retries=0) as client, pytest.raises(ia.TransportError) as caught:
+            client.roles.list()
+        assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value)
+        # httpx's default context honours SSL_CERT_FILE; so does this path, which uses that context.
+        monkeypatch.setenv("SSL_CERT_FILE", certificate[0])
+        with client_for(server) as client:
+            assert client.roles.list() == [{"name": "tls"}]
+            assert client.roles.list() == [{"name": "tls"}]
+            assert_fast(client)
+        assert len(server.requests) == 2

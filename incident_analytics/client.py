@@ -567,7 +567,9 @@ class IncidentClient:
     * **max_pages** - page ceiling of every listing (default ``config.DEFAULT_MAX_PAGES``, 10,000:
       the API reports no listing size to derive one from); beyond it ``PaginationLoopError``.
     * **allow_insecure_http** - permit ``http://`` to a host that is not loopback.
-    * **transport** - an ``httpx`` transport, for tests.
+    * **transport** - an ``httpx`` transport, for tests (requests then go through ``httpx``; without
+      one they go on the client's own keep-alive ``http.client`` connections, unless a proxy is
+      configured in the environment or vcrpy is recording or replaying).
     * **sleep** / **rng** - injectable sleep and random source for the backoff, for tests.
 
     Redirects are never followed (the token must not travel): a 3xx raises ``RedirectError``.

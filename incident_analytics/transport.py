@@ -7,7 +7,7 @@ whole ``RetryPolicy.total_timeout``), the decoded body has a size cap (``max_res
 redirects are never followed. ``AsyncRequester`` wraps an ``httpx.AsyncClient``; ``SyncRequester``
 sends on its own keep-alive ``http.client`` connections (``_http_pool``, a quarter of httpx's client
 CPU per call) and falls back to an ``httpx.Client`` when a transport is injected, a proxy is
-configured or vcrpy is recording/replaying. They differ only in how they send, read and sleep; every
+configured or vcrpy (or respx) patches httpx. They differ only in how they send, read and sleep; every
 decision (what to retry, how long to wait, which error to raise) is a pure function here. A
 ``Retry-After`` holds back every sender sharing the requester, and observers (``add_listener``) see
 an ``AttemptEvent`` after every attempt.
@@ -36,6 +36,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import httpcore
 import httpx
 
 from ._http_pool import ConnectionPool, Response, read_error, write_error
@@ -856,9 +857,19 @@ class _BaseRequester:
 
 
 # vcrpy records and replays httpx traffic by replacing ``httpx.HTTPTransport.handle_request`` (vcrpy
-# 9.4, vcr/patch.py) while a cassette is in use; requests sent past httpx would go unrecorded and
-# unanswered. The original is captured at import so an attempt can see the patch and take httpx.
+# 9.4, vcr/patch.py) while a cassette is in use, and respx mocks it by replacing httpcore's
+# ``ConnectionPool.handle_request``; requests sent past httpx would go unrecorded and unanswered.
+# The originals are captured at import so an attempt can see such a patch and take httpx.
 _HTTPX_HANDLE_REQUEST = httpx.HTTPTransport.handle_request
+_HTTPCORE_HANDLE_REQUEST = httpcore.ConnectionPool.handle_request
+
+
+def _httpx_patched() -> bool:
+    """True while a recorder or mock (vcrpy, respx) has replaced httpx's or httpcore's sending."""
+    return (
+        httpx.HTTPTransport.handle_request is not _HTTPX_HANDLE_REQUEST
+        or httpcore.ConnectionPool.handle_request is not _HTTPCORE_HANDLE_REQUEST
+    )
 
 _READ_CHUNK = 64 * 1024
 
@@ -879,7 +890,7 @@ class SyncRequester(_BaseRequester):
     """Sends RPCs on keep-alive ``http.client`` connections (thread-safe: fetch uses it from a thread pool).
 
     With ``transport=`` (tests inject ``httpx.MockTransport``), with a proxy configured in the
-    environment, or while vcrpy patches httpx, the attempt goes through one ``httpx.Client`` instead;
+    environment, or while vcrpy or respx patches httpx, the attempt goes through one ``httpx.Client`` instead;
     the retries, deadlines, size cap and errors are the same either way.
     """
 
@@ -1054,7 +1065,7 @@ class SyncRequester(_BaseRequester):
     def _attempt(self, method: str, url: httpx.URL, content: bytes, started: float) -> _Answer:
         if self._closed:
             raise RuntimeError("Cannot send a request, as the client has been closed.")
-        if self._fast and httpx.HTTPTransport.handle_request is _HTTPX_HANDLE_REQUEST:
+        if self._fast and not _httpx_patched():
             return self._attempt_fast(method, url, content, started)
         return self._attempt_httpx(method, url, content, started)
 

@@ -873,3 +873,24 @@ async def test_the_async_client_has_listeners_and_the_shared_retry_after() -> No
         assert await client.roles.list() == []
     assert [(e.status, e.retry_after, e.retried) for e in events] == [(503, 1.0, True), (200, None, False)]
     assert sleep.delays == [1.0]
+
+
+def test_a_mock_patched_into_httpcore_sees_the_requests(monkeypatch: pytest.MonkeyPatch) -> None:
+    # respx mocks by replacing httpcore's ConnectionPool.handle_request: such a patch is honoured too.
+    import httpcore
+
+    original = httpcore.ConnectionPool.handle_request
+    seen: list[str] = []
+
+    def spy(pool: httpcore.ConnectionPool, request: httpcore.Request) -> httpcore.Response:
+        seen.append(request.url.target.decode())
+        return original(pool, request)
+
+    with serve(mode="record") as server, ia.IncidentClient(url_of(server), TOKEN) as client:
+        client.roles.list()
+        monkeypatch.setattr(httpcore.ConnectionPool, "handle_request", spy)
+        client.roles.list()
+        monkeypatch.undo()
+        client.roles.list()
+        assert len(server.seen) == 3
+    assert seen == ["/api/plugins/grafana-irm-app/resources/api/v1/RolesService.GetRoles"]

@@ -783,8 +783,9 @@ def test_a_retry_after_holds_back_every_thread_sharing_the_client() -> None:
     refused = [done for _, done, status in sends if status == 429]
     assert len(refused) == 1 and len(sends) == 41
     after = [sent for sent, _, _ in sends if sent > refused[0]]
-    # Every request sent after the 429 arrived (by any of the four threads) waited out its second.
-    assert len(after) >= 37
+    # Every request sent after the 429 arrived (by any of the four threads) waited out its second;
+    # only the few already on their way (or answered first) went before it.
+    assert len(after) >= 30
     assert min(after) >= refused[0] + 1.0 - 0.05
     assert took >= 1.0
 

@@ -40,7 +40,7 @@ from .config import (
 )
 from .errors import NotFoundError
 from .pagination import PageCallback, aiter_pages, iter_pages
-from .transport import AsyncRequester, RequestSettings, SyncRequester
+from .transport import AsyncRequester, AttemptEvent, RequestSettings, SyncRequester
 from .types import (
     ID,
     EventName,
@@ -99,7 +99,10 @@ def _settings(
         attempt_timeout=attempt,
         max_response_bytes=size,
         rate_limit=limit,
-        rate_burst=max(1, int(limit or 1)),
+        # No bursts: a bucket as deep as the rate let a fresh (or idle) client send a second's worth
+        # of requests at once, twice the rate in its first second, and a server's smaller burst
+        # answered 429 (tests/reliability/test_rate_limits.py). Requests are spaced 1/rate apart.
+        rate_burst=1,
     )
 
 
@@ -557,13 +560,16 @@ class IncidentClient:
       ``OutcomeUnknownError`` for a create that may have reached the server).
     * **max_retries** - retries after the first attempt (overrides ``retry.max_retries``).
     * **retry** - a full ``RetryPolicy``.
-    * **rate_limit** - at most this many requests per second from this client (None: no limit).
+    * **rate_limit** - at most this many requests per second from this client, spaced evenly (no
+      bursts; None: no limit).
     * **max_response_bytes** - largest decoded (un-gzipped) response body accepted, checked while
       it streams in (default 64 MiB); a larger one raises ``ResponseFormatError``.
     * **max_pages** - page ceiling of every listing (default ``config.DEFAULT_MAX_PAGES``, 10,000:
       the API reports no listing size to derive one from); beyond it ``PaginationLoopError``.
     * **allow_insecure_http** - permit ``http://`` to a host that is not loopback.
-    * **transport** - an ``httpx`` transport, for tests.
+    * **transport** - an ``httpx`` transport, for tests (requests then go through ``httpx``; without
+      one they go on the client's own keep-alive ``http.client`` connections, unless a proxy is
+      configured in the environment or vcrpy is recording or replaying).
     * **sleep** / **rng** - injectable sleep and random source for the backoff, for tests.
 
     Redirects are never followed (the token must not travel): a 3xx raises ``RedirectError``.
@@ -625,6 +631,21 @@ class IncidentClient:
         Every request takes this path: headers, gzip, deadlines, size cap, retries and error mapping.
         """
         return self._requester.call(method, body)
+
+    def add_listener(self, listener: Callable[[AttemptEvent], None]) -> Callable[[], None]:
+        """Call ``listener(event)`` after every attempt (an ``AttemptEvent``); returns a remover.
+
+        Listeners run in the thread that made the attempt (``fetch`` uses a thread pool), so they
+        must be quick and thread-safe; an exception in one is logged, never raised.
+
+        ```python
+        statuses = collections.Counter()
+        remove = client.add_listener(lambda event: statuses.update([event.status]))
+        ia.fetch(client)
+        remove()
+        ```
+        """
+        return self._requester.add_listener(listener)
 
     def paginate(
         self,
@@ -722,6 +743,13 @@ class AsyncIncidentClient:
     async def call(self, method: str, body: Mapping[str, Any] | None = None) -> JSONDict:
         """Async twin of :meth:`IncidentClient.call`."""
         return await self._requester.call(method, body)
+
+    def add_listener(self, listener: Callable[[AttemptEvent], None]) -> Callable[[], None]:
+        """Call ``listener(event)`` after every attempt (an ``AttemptEvent``), in the event loop; returns a remover.
+
+        An exception in a listener is logged, never raised.
+        """
+        return self._requester.add_listener(listener)
 
     def paginate(
         self,

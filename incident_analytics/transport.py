@@ -4,10 +4,13 @@ It sets the headers, decodes gzip and JSON, maps every failure to ``errors``, re
 full jitter and ``Retry-After``, applies an optional client-side rate limit and keeps the token out of
 logs and exceptions. Every attempt has a wall-clock deadline (``attempt_timeout``, and the call as a
 whole ``RetryPolicy.total_timeout``), the decoded body has a size cap (``max_response_bytes``), and
-redirects are never followed. ``SyncRequester`` and ``AsyncRequester`` wrap an ``httpx.Client`` /
-``httpx.AsyncClient`` (the httpx *transport* sits below them) and differ only in how they send, read
-and sleep; every decision (what to retry, how long to wait, which error to raise) is a pure function
-here.
+redirects are never followed. ``AsyncRequester`` wraps an ``httpx.AsyncClient``; ``SyncRequester``
+sends on its own keep-alive ``http.client`` connections (``_http_pool``, a quarter of httpx's client
+CPU per call) and falls back to an ``httpx.Client`` when a transport is injected, a proxy is
+configured or vcrpy (or respx) patches httpx. They differ only in how they send, read and sleep; every
+decision (what to retry, how long to wait, which error to raise) is a pure function here. A
+``Retry-After`` holds back every sender sharing the requester, and observers (``add_listener``) see
+an ``AttemptEvent`` after every attempt.
 """
 
 from __future__ import annotations
@@ -15,22 +18,28 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import contextvars
 import email.utils
 import heapq
+import http.client
 import itertools
 import json
 import logging
 import random
 import socket
+import ssl
 import threading
 import time
+import urllib.request
 import zlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import httpcore
 import httpx
 
+from ._http_pool import ConnectionPool, Response, read_error, write_error
 from ._version import __version__
 from .config import DEFAULT_MAX_RESPONSE_BYTES, TOKEN_ENV, RetryPolicy, Secret, plugin_id_of, unversioned_base
 from .errors import (
@@ -630,6 +639,28 @@ class _Answer:
     body: bytes
 
 
+@dataclass(frozen=True)
+class AttemptEvent:
+    """What one attempt did, as seen by a listener (``SyncRequester.add_listener``).
+
+    ``status`` is None for a network error (no response); ``seconds`` runs from the send to the
+    complete body (or the failure); ``retry_after`` is the server's ``Retry-After`` in seconds, when
+    it sent one; ``retried`` says whether this attempt will be followed by another.
+    """
+
+    method: str
+    status: int | None
+    seconds: float
+    retry_after: float | None
+    retried: bool
+
+
+AttemptListener = Callable[[AttemptEvent], None]
+
+# A 429 or 503 with Retry-After holds back every sender of the requester until that moment.
+_HOLD_BACK_STATUSES = frozenset({429, 503})
+
+
 class _BaseRequester:
     def __init__(self, settings: RequestSettings, rng: random.Random | None) -> None:
         self.settings = settings
@@ -639,6 +670,70 @@ class _BaseRequester:
         self._plugin_id = plugin_id_of(settings.base_url)
         self._urls: dict[str, httpx.URL] = {}
         self._endpoints: dict[str, Endpoint] = {}
+        self._listeners: tuple[AttemptListener, ...] = ()
+        self._listeners_lock = threading.Lock()
+        # The monotonic moment before which no request may be sent (0: none pending), shared by
+        # every thread or task using this requester; only ever moved later.
+        self._resume_at = 0.0
+        self._resume_lock = threading.Lock()
+
+    def add_listener(self, listener: AttemptListener) -> Callable[[], None]:
+        """Call ``listener(event)`` after every attempt, in the thread that made it; returns a remover.
+
+        An exception in a listener is logged and otherwise ignored: it never fails the request.
+
+        ```python
+        remove = requester.add_listener(lambda event: print(event.status, event.seconds))
+        ...
+        remove()
+        ```
+        """
+        if not callable(listener):
+            raise TypeError(f"listener must be callable, got {type(listener).__name__}")
+        with self._listeners_lock:
+            self._listeners = (*self._listeners, listener)
+
+        def remove() -> None:
+            with self._listeners_lock:
+                listeners = list(self._listeners)
+                for i, known in enumerate(listeners):
+                    if known is listener:
+                        del listeners[i]
+                        break
+                self._listeners = tuple(listeners)
+
+        return remove
+
+    def _notify(
+        self, method: str, status: int | None, sent: float, retry_after: str | None, retried: bool
+    ) -> None:
+        event = AttemptEvent(
+            method,
+            status,
+            time.monotonic() - sent,
+            parse_retry_after(retry_after) if retry_after is not None else None,
+            retried,
+        )
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception:
+                logger.exception("attempt listener %r failed; ignored", listener)
+
+    def _hold_back(self, status: int, retry_after: str | None) -> float | None:
+        """Push the shared resume moment to a 429/503's ``Retry-After`` (capped); the moment, or None."""
+        if retry_after is None or status not in _HOLD_BACK_STATUSES:
+            return None
+        seconds = parse_retry_after(retry_after)
+        if seconds is None:
+            return None
+        until = time.monotonic() + min(seconds, self.settings.retry.max_retry_after)
+        with self._resume_lock:
+            if until > self._resume_at:
+                self._resume_at = until
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("HTTP %d with Retry-After %s: every sender waits %.3fs", status, retry_after, seconds)
+        return until
 
     def url_for(self, method: str) -> str:
         """The full URL of ``Service.Method`` (the unversioned prefix for methods catalogued so)."""
@@ -761,8 +856,43 @@ class _BaseRequester:
         }
 
 
+# vcrpy records and replays httpx traffic by replacing ``httpx.HTTPTransport.handle_request`` (vcrpy
+# 9.4, vcr/patch.py) while a cassette is in use, and respx mocks it by replacing httpcore's
+# ``ConnectionPool.handle_request``; requests sent past httpx would go unrecorded and unanswered.
+# The originals are captured at import so an attempt can see such a patch and take httpx.
+_HTTPX_HANDLE_REQUEST = httpx.HTTPTransport.handle_request
+_HTTPCORE_HANDLE_REQUEST = httpcore.ConnectionPool.handle_request
+
+
+def _httpx_patched() -> bool:
+    """True while a recorder or mock (vcrpy, respx) has replaced httpx's or httpcore's sending."""
+    return (
+        httpx.HTTPTransport.handle_request is not _HTTPX_HANDLE_REQUEST
+        or httpcore.ConnectionPool.handle_request is not _HTTPCORE_HANDLE_REQUEST
+    )
+
+_READ_CHUNK = 64 * 1024
+
+
+def _proxies_configured() -> bool:
+    """True when httpx (``trust_env``) would send through a proxy: those requests stay on httpx.
+
+    The same source as httpx (``urllib.request.getproxies``: the environment, or the system settings on
+    macOS and Windows); ``NO_PROXY`` exceptions are left to httpx, except ``NO_PROXY=*``.
+    """
+    proxies = urllib.request.getproxies()
+    if proxies.get("no", "").strip() == "*":
+        return False
+    return any(proxies.get(scheme) for scheme in ("http", "https", "all"))
+
+
 class SyncRequester(_BaseRequester):
-    """Sends RPCs on one ``httpx.Client`` (thread-safe: fetch uses it from a thread pool)."""
+    """Sends RPCs on keep-alive ``http.client`` connections (thread-safe: fetch uses it from a thread pool).
+
+    With ``transport=`` (tests inject ``httpx.MockTransport``), with a proxy configured in the
+    environment, or while vcrpy or respx patches httpx, the attempt goes through one ``httpx.Client`` instead;
+    the retries, deadlines, size cap and errors are the same either way.
+    """
 
     def __init__(
         self,
@@ -774,12 +904,40 @@ class SyncRequester(_BaseRequester):
     ) -> None:
         super().__init__(settings, rng)
         self._sleep = sleep
-        self._client = httpx.Client(transport=transport, headers=self._headers(), **self._new_client_kwargs())
-
-    def _attempt(self, method: str, url: httpx.URL, content: bytes, started: float) -> _Answer:
-        deadline, reason = self._deadline(started)
+        self._transport = transport
+        self._client: httpx.Client | None = None
+        self._client_lock = threading.Lock()
+        self._closed = False
+        self._local = threading.local()  # ``waited``: the resume moment this thread already waited for
+        self._pools: dict[tuple[str, int, bool], ConnectionPool] = {}
+        self._wire: dict[str, tuple[ConnectionPool, bytes]] = {}
+        self._ssl: ssl.SSLContext | None = None
+        self._fast = transport is None and not _proxies_configured()
         try:
-            response = self._client.send(self._request(self._client, url, content, deadline), stream=True)
+            "".join(self._headers().values()).encode("ascii")
+        except UnicodeEncodeError:  # httpx decides how such a header is refused
+            self._fast = False
+        if not self._fast:
+            self._httpx()
+
+    # -- the httpx path ----------------------------------------------------------------------------
+
+    def _httpx(self) -> httpx.Client:
+        client = self._client
+        if client is None:
+            with self._client_lock:
+                if self._client is None:
+                    self._client = httpx.Client(
+                        transport=self._transport, headers=self._headers(), **self._new_client_kwargs()
+                    )
+                client = self._client
+        return client
+
+    def _attempt_httpx(self, method: str, url: httpx.URL, content: bytes, started: float) -> _Answer:
+        deadline, reason = self._deadline(started)
+        client = self._httpx()
+        try:
+            response = client.send(self._request(client, url, content, deadline), stream=True)
             try:
                 head = response_head(response)
                 reader = self._reader(method, response, head, deadline, reason)
@@ -800,14 +958,138 @@ class SyncRequester(_BaseRequester):
         except httpx.TransportError as exc:
             raise _deadline_error(exc, deadline, reason) from exc
 
+    # -- the http.client path ----------------------------------------------------------------------
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        # httpx's own default (certifi, or SSL_CERT_FILE / SSL_CERT_DIR), made once, on first need.
+        if self._ssl is None:
+            with self._client_lock:
+                if self._ssl is None:
+                    self._ssl = httpx.create_ssl_context()
+        return self._ssl
+
+    def _wire_for(self, method: str, url: httpx.URL) -> tuple[ConnectionPool, bytes]:
+        """The method's pool and its request head up to ``Content-Length:``, built once per method."""
+        wire = self._wire.get(method)
+        if wire is None:
+            tls = url.scheme == "https"
+            port = url.port or (443 if tls else 80)
+            key = (url.host, port, tls)
+            with self._client_lock:
+                pool = self._pools.get(key)
+                if pool is None:
+                    pool = self._pools[key] = ConnectionPool(
+                        url.host, port, ssl_context=self._ssl_context if tls else None
+                    )
+            headers = {"Host": url.netloc.decode("ascii"), **self._headers(), "Connection": "keep-alive"}
+            lines = [f"POST {url.raw_path.decode('ascii')} HTTP/1.1"]
+            lines += [f"{name}: {value}" for name, value in headers.items()]
+            wire = self._wire[method] = (pool, ("\r\n".join(lines) + "\r\nContent-Length: ").encode("ascii"))
+        return wire
+
+    def _left(self, deadline: float) -> float:
+        # Each network operation gets at most the time left, so a connect or a silent read cannot
+        # outlast the deadline either.
+        return max(0.001, min(self.settings.timeout, deadline - time.monotonic()))
+
+    def _attempt_fast(self, method: str, url: httpx.URL, content: bytes, started: float) -> _Answer:
+        deadline, reason = self._deadline(started)
+        pool, head_bytes = self._wire_for(method, url)
+        payload = b"%s%d\r\n\r\n%s" % (head_bytes, len(content), content)
+        try:
+            sock, reused = pool.acquire(self._left(deadline))
+            keep = False
+            try:
+                sock.settimeout(self._left(deadline))
+                try:
+                    sock.sendall(payload)
+                except OSError as exc:
+                    if not reused or isinstance(exc, TimeoutError):
+                        raise write_error(exc) from exc
+                    # A kept-alive connection the server closed between the idle check and the send:
+                    # a closed connection delivers nothing to the server, so the request cannot
+                    # have been read; it goes once more, on a new connection.
+                    sock = pool.reconnect(sock, self._left(deadline))
+                    sock.settimeout(self._left(deadline))
+                    try:
+                        sock.sendall(payload)
+                    except OSError as again:
+                        raise write_error(again) from again
+                answer, keep = self._receive(method, sock, deadline, reason)
+                return answer
+            finally:
+                pool.release(sock, reusable=keep)
+        except httpx.TransportError as exc:
+            raise _deadline_error(exc, deadline, reason) from exc
+
+    def _receive(self, method: str, sock: socket.socket, deadline: float, reason: str) -> tuple[_Answer, bool]:
+        """Read one response off ``sock``: the answer, and whether the connection may be reused."""
+        response = Response(sock, method="POST")
+        try:
+            try:
+                response.begin()
+            except (OSError, http.client.HTTPException) as exc:
+                raise read_error(exc) from exc
+            head = {name: value for name, value in response.headers.items() if name in _HEAD}
+            reader = BodyReader(
+                method,
+                response.status,
+                head,
+                limit=self.settings.max_response_bytes,
+                deadline=deadline,
+                deadline_reason=reason,
+            )
+            received = 0
+            ticket = _WATCHDOG.arm(deadline, sock)
+            try:
+                while chunk := response.read1(_READ_CHUNK):
+                    received += len(chunk)
+                    reader.feed(chunk)
+            except (OSError, http.client.HTTPException) as exc:
+                raise read_error(exc) from exc
+            finally:
+                _WATCHDOG.disarm(ticket)
+            if not response.chunked and response.length:
+                raise httpx.RemoteProtocolError(
+                    "peer closed connection without sending complete message body: "
+                    f"received {received} bytes, expected {received + response.length}"
+                )
+            # A body read to the connection's end also ends when the watchdog shuts it at the deadline.
+            reader.check_deadline()
+            return _Answer(response.status, head, reader.finish()), not response.will_close
+        finally:
+            response.close()
+
+    # -- both --------------------------------------------------------------------------------------
+
+    def _attempt(self, method: str, url: httpx.URL, content: bytes, started: float) -> _Answer:
+        if self._closed:
+            raise RuntimeError("Cannot send a request, as the client has been closed.")
+        if self._fast and not _httpx_patched():
+            return self._attempt_fast(method, url, content, started)
+        return self._attempt_httpx(method, url, content, started)
+
+    def _wait_to_send(self) -> None:
+        """Wait out a ``Retry-After`` some sender got (unless this thread already did), then the rate limit."""
+        resume_at = self._resume_at
+        if resume_at and resume_at > getattr(self._local, "waited", 0.0):
+            self._local.waited = resume_at
+            wait = resume_at - time.monotonic()
+            if wait > 0:
+                self._sleep(wait)
+        if self._limiter is not None and (wait := self._limiter.reserve()) > 0:
+            self._sleep(wait)
+
     def call(self, method: str, body: Mapping[str, Any] | None = None) -> JSONDict:
         """Send one RPC, retrying as the policy allows; return the decoded JSON object."""
         url, content = self._url(method), self._encode(method, body)
+        self._wait_to_send()
         started = time.monotonic()
         attempt = 0
         while True:
-            if self._limiter is not None and (wait := self._limiter.reserve()) > 0:
-                self._sleep(wait)
+            if attempt:
+                self._wait_to_send()
+            sent = time.monotonic()
             try:
                 answer = self._attempt(method, url, content, started)
             except httpx.TransportError as exc:
@@ -815,22 +1097,40 @@ class SyncRequester(_BaseRequester):
                     method, attempt, time.monotonic() - started, self.settings.retry, self._rng, exc=exc
                 )
                 self._log(method, type(exc).__name__, attempt, started, decision.reason)
+                if self._listeners:
+                    self._notify(method, None, sent, None, decision.retry)
                 if not decision.retry:
                     raise self._network_error(method, exc) from exc
                 self._sleep(decision.delay)
                 attempt += 1
                 continue
-            decision = self._decision(method, attempt, started, answer.status, answer.head.get("retry-after"))
+            except IncidentAPIError as exc:  # refused while reading: size cap, unknown encoding
+                if self._listeners:
+                    self._notify(method, exc.status_code, sent, None, False)
+                raise
+            retry_after = answer.head.get("retry-after")
+            decision = self._decision(method, attempt, started, answer.status, retry_after)
             self._log(method, answer.status, attempt, started, decision.reason if decision.retry else "")
+            until = self._hold_back(answer.status, retry_after) if retry_after is not None else None
+            if self._listeners:
+                self._notify(method, answer.status, sent, retry_after, decision.retry)
             if decision.retry:
                 self._sleep(decision.delay)
+                if until is not None:  # this thread has waited for its own Retry-After
+                    self._local.waited = max(getattr(self._local, "waited", 0.0), until)
                 attempt += 1
                 continue
             return self._finish(method, answer.status, answer.head, answer.body)
 
     def close(self) -> None:
         """Close the pooled connections."""
-        self._client.close()
+        self._closed = True
+        with self._client_lock:
+            pools = list(self._pools.values())
+        for pool in pools:
+            pool.close()
+        if self._client is not None:
+            self._client.close()
 
 
 class AsyncRequester(_BaseRequester):
@@ -846,6 +1146,8 @@ class AsyncRequester(_BaseRequester):
     ) -> None:
         super().__init__(settings, rng)
         self._sleep = sleep
+        # The resume moment this task already waited for (a task's own context, like a thread-local).
+        self._waited: contextvars.ContextVar[float] = contextvars.ContextVar("resume_waited", default=0.0)
         self._client = httpx.AsyncClient(transport=transport, headers=self._headers(), **self._new_client_kwargs())
 
     async def _attempt(self, method: str, url: httpx.URL, content: bytes, started: float) -> _Answer:
@@ -873,14 +1175,27 @@ class AsyncRequester(_BaseRequester):
         except httpx.TransportError as exc:
             raise _deadline_error(exc, deadline, reason) from exc
 
+    async def _wait_to_send(self) -> None:
+        """Wait out a ``Retry-After`` some sender got (unless this task already did), then the rate limit."""
+        resume_at = self._resume_at
+        if resume_at and resume_at > self._waited.get():
+            self._waited.set(resume_at)
+            wait = resume_at - time.monotonic()
+            if wait > 0:
+                await self._sleep(wait)
+        if self._limiter is not None and (wait := self._limiter.reserve()) > 0:
+            await self._sleep(wait)
+
     async def call(self, method: str, body: Mapping[str, Any] | None = None) -> JSONDict:
         """Send one RPC, retrying as the policy allows; return the decoded JSON object."""
         url, content = self._url(method), self._encode(method, body)
+        await self._wait_to_send()
         started = time.monotonic()
         attempt = 0
         while True:
-            if self._limiter is not None and (wait := self._limiter.reserve()) > 0:
-                await self._sleep(wait)
+            if attempt:
+                await self._wait_to_send()
+            sent = time.monotonic()
             try:
                 answer = await self._attempt(method, url, content, started)
             except httpx.TransportError as exc:
@@ -888,15 +1203,27 @@ class AsyncRequester(_BaseRequester):
                     method, attempt, time.monotonic() - started, self.settings.retry, self._rng, exc=exc
                 )
                 self._log(method, type(exc).__name__, attempt, started, decision.reason)
+                if self._listeners:
+                    self._notify(method, None, sent, None, decision.retry)
                 if not decision.retry:
                     raise self._network_error(method, exc) from exc
                 await self._sleep(decision.delay)
                 attempt += 1
                 continue
-            decision = self._decision(method, attempt, started, answer.status, answer.head.get("retry-after"))
+            except IncidentAPIError as exc:
+                if self._listeners:
+                    self._notify(method, exc.status_code, sent, None, False)
+                raise
+            retry_after = answer.head.get("retry-after")
+            decision = self._decision(method, attempt, started, answer.status, retry_after)
             self._log(method, answer.status, attempt, started, decision.reason if decision.retry else "")
+            until = self._hold_back(answer.status, retry_after) if retry_after is not None else None
+            if self._listeners:
+                self._notify(method, answer.status, sent, retry_after, decision.retry)
             if decision.retry:
                 await self._sleep(decision.delay)
+                if until is not None:  # this task has waited for its own Retry-After
+                    self._waited.set(max(self._waited.get(), until))
                 attempt += 1
                 continue
             return self._finish(method, answer.status, answer.head, answer.body)
@@ -908,6 +1235,7 @@ class AsyncRequester(_BaseRequester):
 
 __all__ = [
     "AsyncRequester",
+    "AttemptEvent",
     "BodyReader",
     "DeadlineExceeded",
     "Endpoint",

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
+import threading
 import time
 import tracemalloc
 import zlib
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -15,7 +18,7 @@ import pytest
 import incident_analytics as ia
 from incident_analytics.config import RetryPolicy
 from incident_analytics.emulator import Emulator
-from incident_analytics.transport import excerpt, method_kind, parse_retry_after, retry_decision
+from incident_analytics.transport import AttemptEvent, excerpt, method_kind, parse_retry_after, retry_decision
 from tests.fakes import ScriptedAPI, SleepRecorder, json_reply, text_reply
 from tests.loopback import serve, trickling, url_of
 
@@ -355,11 +358,13 @@ def test_network_errors_after_retries_are_transport_errors() -> None:
 def test_client_side_rate_limit_spaces_requests() -> None:
     sleep = SleepRecorder()
     api = ScriptedAPI(default=json_reply({"roles": []}))
-    with make_client(api, sleep, rate_limit=1000.0) as client:
+    with make_client(api, sleep, rate_limit=100.0) as client:
         for _ in range(5):
             client.call("RolesService.GetRoles")
-    # rate 1000/s, burst 1000: no waiting at all for five calls.
-    assert sleep.delays == []
+    # rate 100/s, no burst: the calls (which do not really sleep here) are booked 10 ms apart.
+    assert len(sleep.delays) == 4
+    assert sleep.delays == pytest.approx([0.01, 0.02, 0.03, 0.04], abs=0.008)
+    sleep = SleepRecorder()
     api = ScriptedAPI(default=json_reply({"roles": []}))
     with make_client(api, sleep, rate_limit=0.5) as client:
         for _ in range(3):
@@ -693,3 +698,200 @@ def test_a_401_says_which_environment_variable_to_check(emulator: Emulator) -> N
         pytest.raises(ia.AuthenticationError, match="check GRAFANA_SERVICE_ACCOUNT_TOKEN"),
     ):
         client.roles.list()
+
+
+# --- which path carries the request (issue #10) ----------------------------------------------------
+
+
+def test_the_sync_client_sends_past_httpx_unless_a_transport_is_given() -> None:
+    with serve(mode="record") as server:
+        with ia.IncidentClient(url_of(server), TOKEN) as client:
+            assert client.roles.list() == []
+            assert client._requester._fast and client._requester._client is None
+        with ia.IncidentClient(url_of(server), TOKEN, transport=httpx.HTTPTransport()) as client:
+            assert client.roles.list() == []
+            assert not client._requester._fast and client._requester._client is not None
+        assert len(server.seen) == 2
+        assert all(seen["headers"]["Authorization"] == f"Bearer {TOKEN}" for seen in server.seen)
+
+
+@pytest.mark.parametrize(
+    ("variables", "fast"),
+    [
+        ({"HTTPS_PROXY": "http://127.0.0.1:3128"}, False),
+        ({"all_proxy": "http://127.0.0.1:3128"}, False),
+        ({"HTTP_PROXY": "http://127.0.0.1:3128"}, False),
+        ({"HTTPS_PROXY": "http://127.0.0.1:3128", "NO_PROXY": "*"}, True),
+        ({}, True),
+    ],
+)
+def test_a_proxy_in_the_environment_keeps_requests_on_httpx(
+    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], fast: bool
+) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    with ia.IncidentClient(URL, TOKEN) as client:
+        assert client._requester._fast is fast
+
+
+def test_under_a_vcrpy_cassette_requests_go_through_httpx_to_be_recorded_and_replayed(tmp_path: Path) -> None:
+    import vcr
+
+    cassette = tmp_path / "roles.yaml"
+    with serve(mode="record") as server:
+        url = url_of(server)
+        with ia.IncidentClient(url, TOKEN) as client:
+            with vcr.use_cassette(str(cassette), record_mode="all", filter_headers=["authorization"]):
+                assert client.roles.list() == []
+            assert client.roles.list() == []  # the cassette is closed: the fast path again
+            assert client._requester._client is not None  # built for the cassette's call only
+        assert len(server.seen) == 2
+    assert "RolesService.GetRoles" in cassette.read_text() and TOKEN not in cassette.read_text()
+    # The server is gone: only the cassette can answer.
+    with (
+        vcr.use_cassette(str(cassette), record_mode="none"),
+        ia.IncidentClient(url, TOKEN, max_retries=0) as client,
+    ):
+        assert client.roles.list() == []
+
+
+# --- Retry-After for the whole pool and attempt listeners (issue #10) -------------------------------
+
+
+def test_a_retry_after_holds_back_every_thread_sharing_the_client() -> None:
+    sends: list[tuple[float, float, int | None]] = []
+    lock = threading.Lock()
+
+    def listen(event: AttemptEvent) -> None:
+        now = time.monotonic()
+        with lock:
+            sends.append((now - event.seconds, now, event.status))
+
+    with Emulator(seed=3, incidents=5, latency=0.01) as emu, ia.IncidentClient(emu.url, emu.token) as client:
+        client.add_listener(listen)
+        emu.inject("429", method="RolesService.GetRoles", retry_after=1)
+        threads = [threading.Thread(target=lambda: [client.roles.list() for _ in range(10)]) for _ in range(4)]
+        started = time.monotonic()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        took = time.monotonic() - started
+    refused = [done for _, done, status in sends if status == 429]
+    assert len(refused) == 1 and len(sends) == 41
+    after = [sent for sent, _, _ in sends if sent > refused[0]]
+    # Every request sent after the 429 arrived (by any of the four threads) waited out its second;
+    # only the few already on their way (or answered first) went before it.
+    assert len(after) >= 30
+    assert min(after) >= refused[0] + 1.0 - 0.05
+    assert took >= 1.0
+
+
+def test_a_retry_after_is_waited_for_once_by_the_thread_that_got_it() -> None:
+    sleep = SleepRecorder()
+    api = ScriptedAPI(json_reply({"error": "busy"}, 429, {"retry-after": "3"}), default=json_reply({"roles": []}))
+    with make_client(api, sleep) as client:
+        client.roles.list()
+        client.roles.list()
+    assert sleep.delays == [3.0]
+
+
+def test_listeners_see_every_attempt_and_can_be_removed() -> None:
+    sleep = SleepRecorder()
+    api = ScriptedAPI(
+        json_reply({"error": "rate limited"}, 429, {"retry-after": "2"}),
+        json_reply({"error": "unavailable"}, 503),
+        CONNECT,
+        json_reply({"roles": []}),
+        default=json_reply({"roles": []}),
+    )
+    events: list[AttemptEvent] = []
+    with make_client(api, sleep) as client:
+        remove = client.add_listener(events.append)
+        client.roles.list()
+        remove()
+        client.roles.list()
+    assert [(e.status, e.retry_after, e.retried) for e in events] == [
+        (429, 2.0, True),
+        (503, None, True),
+        (None, None, True),
+        (200, None, False),
+    ]
+    assert all(e.method == "RolesService.GetRoles" and 0 <= e.seconds < 5 for e in events)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        events[0].status = 200  # type: ignore[misc]
+
+
+def test_the_last_attempt_and_refused_bodies_are_reported_as_not_retried() -> None:
+    api = ScriptedAPI(json_reply({"error": "busy"}, 429, {"retry-after": "1"}), text_reply("x" * 5000, 200))
+    events: list[AttemptEvent] = []
+    with make_client(api, max_retries=0, max_response_bytes=1000) as client:
+        client.add_listener(events.append)
+        with pytest.raises(ia.RateLimitError):
+            client.roles.list()
+        with pytest.raises(ia.ResponseFormatError):
+            client.roles.list()
+    assert [(e.status, e.retry_after, e.retried) for e in events] == [(429, 1.0, False), (200, None, False)]
+
+
+def test_a_failing_listener_is_logged_and_the_others_still_run(caplog: pytest.LogCaptureFixture) -> None:
+    def broken(event: AttemptEvent) -> None:
+        raise ValueError("listener bug")
+
+    events: list[AttemptEvent] = []
+    with make_client(ScriptedAPI(json_reply({"roles": []}))) as client:
+        client.add_listener(broken)
+        client.add_listener(events.append)
+        with caplog.at_level(logging.ERROR, logger="incident_analytics"):
+            assert client.roles.list() == []
+    assert len(events) == 1
+    assert any("listener" in r.getMessage() and r.exc_info for r in caplog.records)
+    with make_client(ScriptedAPI()) as client, pytest.raises(TypeError, match="callable"):
+        client.add_listener("not a function")  # type: ignore[arg-type]
+
+
+def test_listeners_on_the_fast_path_see_real_attempts(emulator: Emulator) -> None:
+    events: list[AttemptEvent] = []
+    emulator.inject("503", method="RolesService.GetRoles", retry_after=0)
+    with ia.IncidentClient(emulator.url, emulator.token) as client:
+        client.add_listener(events.append)
+        client.roles.list()
+        assert client._requester._client is None
+    assert [(e.status, e.retry_after, e.retried) for e in events] == [(503, 0.0, True), (200, None, False)]
+
+
+async def test_the_async_client_has_listeners_and_the_shared_retry_after() -> None:
+    sleep = SleepRecorder()
+    api = ScriptedAPI(json_reply({"error": "busy"}, 503, {"retry-after": "1"}), default=json_reply({"roles": []}))
+    events: list[AttemptEvent] = []
+    async with ia.AsyncIncidentClient(URL, TOKEN, transport=api.async_transport(), sleep=sleep.asleep) as client:
+        remove = client.add_listener(events.append)
+        assert await client.roles.list() == []
+        remove()
+        assert await client.roles.list() == []
+    assert [(e.status, e.retry_after, e.retried) for e in events] == [(503, 1.0, True), (200, None, False)]
+    assert sleep.delays == [1.0]
+
+
+def test_a_mock_patched_into_httpcore_sees_the_requests(monkeypatch: pytest.MonkeyPatch) -> None:
+    # respx mocks by replacing httpcore's ConnectionPool.handle_request: such a patch is honoured too.
+    import httpcore
+
+    original = httpcore.ConnectionPool.handle_request
+    seen: list[str] = []
+
+    def spy(pool: httpcore.ConnectionPool, request: httpcore.Request) -> httpcore.Response:
+        seen.append(request.url.target.decode())
+        return original(pool, request)
+
+    with serve(mode="record") as server, ia.IncidentClient(url_of(server), TOKEN) as client:
+        client.roles.list()
+        monkeypatch.setattr(httpcore.ConnectionPool, "handle_request", spy)
+        client.roles.list()
+        monkeypatch.undo()
+        client.roles.list()
+        assert len(server.seen) == 3
+    assert seen == ["/api/plugins/grafana-irm-app/resources/api/v1/RolesService.GetRoles"]

@@ -40,7 +40,7 @@ from .config import (
 )
 from .errors import NotFoundError
 from .pagination import PageCallback, aiter_pages, iter_pages
-from .transport import AsyncRequester, RequestSettings, SyncRequester
+from .transport import AsyncRequester, AttemptEvent, RequestSettings, SyncRequester
 from .types import (
     ID,
     EventName,
@@ -625,6 +625,10 @@ class IncidentClient:
         Every request takes this path: headers, gzip, deadlines, size cap, retries and error mapping.
         """
         return self._requester.call(method, body)
+
+    def add_listener(self, listener: Callable[[AttemptEvent], None]) -> Callable[[], None]:
+        """Call ``listener`` with an `AttemptEvent` after every attempt; returns a function removing it."""
+        return self._requester.add_listener(listener)
 
     def paginate(
         self,

@@ -622,6 +622,18 @@ def _socket_of(response: httpx.Response) -> socket.socket | None:
 
 
 @dataclass(frozen=True)
+class AttemptEvent:
+    """One attempt's outcome, as told to listeners: ``status`` None for a network error, ``seconds`` from
+    send to complete body, ``retry_after`` the server's advice in seconds, ``retried`` whether it is retried."""
+
+    method: str
+    status: int | None
+    seconds: float
+    retry_after: float | None
+    retried: bool
+
+
+@dataclass(frozen=True)
 class _Answer:
     """One attempt's response: status, the headers the client reads, and the decoded body."""
 
@@ -639,6 +651,20 @@ class _BaseRequester:
         self._plugin_id = plugin_id_of(settings.base_url)
         self._urls: dict[str, httpx.URL] = {}
         self._endpoints: dict[str, Endpoint] = {}
+        self._listeners: list[Callable[[AttemptEvent], None]] = []
+
+    def add_listener(self, listener: Callable[[AttemptEvent], None]) -> Callable[[], None]:
+        """Call ``listener`` after every attempt (in the requesting thread); returns its remover."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def _tell(self, method: str, status: int | None, sent: float, retry_after: str | None, retried: bool) -> None:
+        event = AttemptEvent(method, status, time.monotonic() - sent, parse_retry_after(retry_after), retried)
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:
+                logger.exception("attempt listener failed")
 
     def url_for(self, method: str) -> str:
         """The full URL of ``Service.Method`` (the unversioned prefix for methods catalogued so)."""
@@ -808,6 +834,7 @@ class SyncRequester(_BaseRequester):
         while True:
             if self._limiter is not None and (wait := self._limiter.reserve()) > 0:
                 self._sleep(wait)
+            sent = time.monotonic()
             try:
                 answer = self._attempt(method, url, content, started)
             except httpx.TransportError as exc:
@@ -815,6 +842,8 @@ class SyncRequester(_BaseRequester):
                     method, attempt, time.monotonic() - started, self.settings.retry, self._rng, exc=exc
                 )
                 self._log(method, type(exc).__name__, attempt, started, decision.reason)
+                if self._listeners:
+                    self._tell(method, None, sent, None, decision.retry)
                 if not decision.retry:
                     raise self._network_error(method, exc) from exc
                 self._sleep(decision.delay)
@@ -822,6 +851,8 @@ class SyncRequester(_BaseRequester):
                 continue
             decision = self._decision(method, attempt, started, answer.status, answer.head.get("retry-after"))
             self._log(method, answer.status, attempt, started, decision.reason if decision.retry else "")
+            if self._listeners:
+                self._tell(method, answer.status, sent, answer.head.get("retry-after"), decision.retry)
             if decision.retry:
                 self._sleep(decision.delay)
                 attempt += 1
@@ -908,6 +939,7 @@ class AsyncRequester(_BaseRequester):
 
 __all__ = [
     "AsyncRequester",
+    "AttemptEvent",
     "BodyReader",
     "DeadlineExceeded",
     "Endpoint",

@@ -3,8 +3,8 @@
 `AdaptiveLimit` is an additive-increase / multiplicative-decrease (AIMD) gate, the rule TCP uses for
 its congestion window: it starts at the caller's ``concurrency``, adds one slot after each round of
 fast answers (as many answers as there are slots), and halves on a 429 or 503, on a network error,
-or when the answers slow to twice their usual time (the server, or this machine, is saturated),
-at most once per round. It never goes above ``maximum`` or below one.
+or when a round's answers take twice their usual time (the server, or this machine, is
+saturated), at most once per round. It never goes above ``maximum`` or below one.
 
 `FetchStats` is what a fetch did (requests, retries, 429s, peak concurrency, time per phase); a
 `StatsRecorder` collects it from the client's attempt events (``IncidentClient.add_listener``).
@@ -13,9 +13,9 @@ at most once per round. It never goes above ``maximum`` or below one.
 from __future__ import annotations
 
 import logging
+import statistics
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -24,19 +24,25 @@ from .transport import AttemptEvent
 logger = logging.getLogger("incident_analytics")
 
 SLOW_FACTOR = 2.0
-"""Answers this many times slower than the usual (smoothed) time count as a latency jump."""
-_SMOOTHING = 0.2  # weight of the newest answer in the moving average of answer times
+"""A round whose median answer time is this many times the usual one counts as a latency jump."""
+_DRIFT = 1.05  # the usual answer time may creep up this much per round (a server whose speed changes)
 
 
 class AdaptiveLimit:
     """A gate admitting at most ``limit`` jobs at a time, the limit adapted by AIMD.
 
+    A round is as many answers as there are slots. At the end of a round its median answer time is
+    compared with the usual one (the fastest round seen, allowed to drift up slowly): twice as slow
+    halves the limit, otherwise it grows by one. A 429, a 503 or a network error halves it at once,
+    at most once per round (the answers already in flight carry the same news).
+
     >>> gate = AdaptiveLimit(start=8, maximum=32)
     >>> with gate.slot():  # doctest: +SKIP
     ...     client.incidents.get("42")
+    >>> client.add_listener(gate.observe)  # doctest: +SKIP
     """
 
-    def __init__(self, start: int, maximum: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, start: int, maximum: int) -> None:
         if not 1 <= start <= maximum:
             raise ValueError(f"the start ({start}) must be between 1 and the maximum ({maximum})")
         self.limit = start
@@ -45,12 +51,10 @@ class AdaptiveLimit:
         self.peak = 0
         self.increases = 0
         self.decreases = 0
-        self._clock = clock
         self._cond = threading.Condition()
-        self._fast = 0  # fast answers since the limit last changed
-        self._since_decrease = start  # answers since the last decrease (one round must pass)
-        self._usual: float | None = None  # the lowest smoothed answer time seen: the unloaded speed
-        self._smoothed: float | None = None
+        self._round: list[float] = []  # answer times of the round under way
+        self._since_decrease = start  # answers since the last halving
+        self._usual: float | None = None
 
     @contextmanager
     def slot(self) -> Iterator[None]:
@@ -71,37 +75,30 @@ class AdaptiveLimit:
         """Adapt the limit to one attempt's outcome (a listener for ``IncidentClient.add_listener``)."""
         with self._cond:
             self._since_decrease += 1
-            if event.status in (429, 503) or event.status is None:
+            if event.status is None or event.status in (429, 503):
                 self._decrease(f"status {event.status or 'network error'}")
                 return
-            smoothed = (
-                event.seconds
-                if self._smoothed is None
-                else (1 - _SMOOTHING) * self._smoothed + _SMOOTHING * event.seconds
-            )
-            self._smoothed = smoothed
-            self._usual = smoothed if self._usual is None else min(self._usual, smoothed)
-            if smoothed > SLOW_FACTOR * self._usual:
-                self._decrease(f"answers slowed to {smoothed * 1000:.0f} ms from {self._usual * 1000:.0f} ms")
+            self._round.append(event.seconds)
+            if len(self._round) < self.limit:
                 return
-            self._fast += 1
-            if self._fast >= self.limit and self.limit < self.maximum:
+            median = statistics.median(self._round)
+            self._round.clear()
+            usual = median if self._usual is None else min(median, self._usual * _DRIFT)
+            self._usual = usual
+            if median > SLOW_FACTOR * usual:
+                self._decrease(f"answers slowed to {median * 1000:.0f} ms from {usual * 1000:.0f} ms")
+            elif self.limit < self.maximum:
                 self.limit += 1
                 self.increases += 1
-                self._fast = 0
                 self._cond.notify()
 
     def _decrease(self, why: str) -> None:
-        # One halving per round: the answers already in flight when it happened carry the same news.
         if self._since_decrease < self.limit:
             return
         self.limit = max(1, self.limit // 2)
         self.decreases += 1
-        self._fast = 0
         self._since_decrease = 0
-        if self._smoothed is not None and self._usual is not None:
-            # Start the next round from the usual speed, not from the congested one.
-            self._smoothed = self._usual
+        self._round.clear()
         logger.info("concurrency halved to %d: %s", self.limit, why)
 
 

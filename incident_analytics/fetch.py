@@ -22,7 +22,10 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import frames
 from .client import IncidentClient
@@ -303,12 +306,15 @@ class Collected:
         if records:
             self.parts.setdefault(name, []).append(self.built.build(builder, records, sources))
 
-    def take(self, name: str) -> pd.DataFrame:
-        """The rows of ``name`` built so far (after a final ``flush``) as one frame; the parts are let go."""
+    def take(self, name: str, keys: list[str] | None = None) -> pd.DataFrame:
+        """The rows of ``name`` built so far (after a final ``flush``) as one frame, in canonical order
+        by ``keys`` if given (`canonical`); the parts are let go."""
         parts = self.parts.pop(name, [])
         if not parts:
             return frames.empty_frame("incidents" if name == "fuller" else name)
-        return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+        if keys is None:
+            return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+        return _sorted_union(parts, keys)
 
 
 @dataclass
@@ -477,10 +483,39 @@ def run_jobs(
 # Assembling the frames.
 
 
-def _natural(ids: pd.Series) -> pd.Series:
-    """Sort key for incident IDs: numeric IDs in numeric order ("2" before "10")."""
-    numbers = pd.to_numeric(ids, errors="coerce")
-    return numbers if numbers.notna().all() else ids.astype(pd.StringDtype("pyarrow"))
+def _natural(ids: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Sort key for incident IDs: numeric IDs in numeric order ("2" before "10"), else as text."""
+    for numeric in (pa.int64(), pa.float64()):
+        try:
+            return pc.cast(ids, numeric)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+    return ids
+
+
+def _order(frame: pd.DataFrame, keys: list[str]) -> np.ndarray:
+    """Row positions of ``frame`` sorted by incident ID (naturally), then ``keys``; stable, missing last.
+
+    Arrow sorts the key columns natively: no Python object per value, and no copy of the frame.
+    """
+    table = pa.Table.from_pandas(frame[["incident_id", *keys]], preserve_index=False)
+    table = table.set_column(0, "incident_id", _natural(table.column("incident_id")))
+    # Missing values sort last: Arrow's default placement.
+    options = pc.SortOptions(sort_keys=[(name, "ascending") for name in table.column_names])
+    order: np.ndarray = pc.sort_indices(table, options=options).to_numpy()
+    return order
+
+
+def _sorted_union(parts: list[pd.DataFrame], keys: list[str]) -> pd.DataFrame:
+    """``canonical(pd.concat(parts), keys)`` put together column by column, each column's parts let go
+    as soon as it is placed: the peak is the parts plus one column, not two copies of the frame."""
+    order = _order(pd.concat([part[["incident_id", *keys]] for part in parts], ignore_index=True), keys)
+    columns: dict[str, pd.Series] = {}
+    for name in list(parts[0].columns):
+        column = pd.concat([part.pop(name) for part in parts], ignore_index=True)
+        columns[name] = column.take(order).reset_index(drop=True)
+        del column
+    return pd.DataFrame(columns, copy=False)
 
 
 def canonical(frame: pd.DataFrame, keys: list[str], *, consume: bool = False) -> pd.DataFrame:
@@ -491,16 +526,7 @@ def canonical(frame: pd.DataFrame, keys: list[str], *, consume: bool = False) ->
     """
     if frame.empty:
         return frame.reset_index(drop=True)
-    order = (
-        frame[["incident_id", *keys]]
-        .sort_values(
-            ["incident_id", *keys],
-            key=lambda col: _natural(col) if col.name == "incident_id" else col,
-            kind="stable",
-            na_position="last",
-        )
-        .index.to_numpy()
-    )
+    order = _order(frame, keys)
     if not consume:
         return frame.take(order).reset_index(drop=True)
     columns = {name: frame.pop(name).take(order).reset_index(drop=True) for name in list(frame.columns)}
@@ -572,16 +598,14 @@ def build_data(
     del listed
     ordered["incidents"] = canonical(incidents, SORT_KEYS["incidents"], consume=True)
     del incidents
+    if "labels" in include:
+        # Incidents GetIncident did not answer keep the labels of their listed record.
+        unanswered = [p for p in previews if "labels" in p and str(p["incidentID"]) not in collected.answered]
+        if unanswered:
+            sources: list[tuple[str | None, str, str]] = [(str(p["incidentID"]), QUERY, "") for p in unanswered]
+            collected.parts.setdefault("labels", []).append(built.build(frames.labels_frame, unanswered, sources))
     for name in ("tasks", "labels", "assignments", "activity"):
-        frame = collected.take(name) if name in include else frames.empty_frame(name)
-        if name == "labels" and "labels" in include:
-            # Incidents GetIncident did not answer keep the labels of their listed record.
-            unanswered = [p for p in previews if "labels" in p and str(p["incidentID"]) not in collected.answered]
-            if unanswered:
-                sources: list[tuple[str | None, str, str]] = [(str(p["incidentID"]), QUERY, "") for p in unanswered]
-                frame = pd.concat([frame, built.build(frames.labels_frame, unanswered, sources)], ignore_index=True)
-        ordered[name] = canonical(frame, SORT_KEYS[name], consume=True)
-        del frame
+        ordered[name] = collected.take(name, SORT_KEYS[name]) if name in include else frames.empty_frame(name)
     rows = collected.errors + built.errors
     errors = pd.DataFrame(rows, columns=list(ERROR_SCHEMA)).astype(ERROR_SCHEMA).drop_duplicates()
     logger.info(

@@ -218,7 +218,7 @@ class Progress:
 # Per-incident calls on a thread pool.
 
 
-BATCH_RECORDS = 250
+BATCH_RECORDS = 500
 """Answers held as JSON before they are turned into frame rows and dropped (bounds a fetch's memory)."""
 
 

@@ -372,7 +372,9 @@ def _selection_arguments(p: argparse.ArgumentParser, default: str) -> None:
 
 
 def _demo_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--incidents", type=int, default=None, help="seeded incidents (default: the demo scenario's, 1,000)")
+    p.add_argument(
+        "--incidents", type=int, default=None, help="seeded incidents (default: the demo scenario's, 1,000)"
+    )
     p.add_argument("--seed", type=int, default=None, help="seed of the generated data (default: the demo scenario's)")
     p.add_argument(
         "--latency", type=float, default=0.0, help="seconds added to each emulator response (default: %(default)s)"

@@ -139,23 +139,13 @@ class _Run:
                 labels.clear()
                 labels.update(now)
                 if _in_place(change, labels):
-                    logger.info(
-                        "%s of %s:%s on incident %s took effect despite: %s",
-                        change["action"],
-                        *label,
-                        change["incident_id"],
-                        exc,
-                    )
+                    logger.info("%s of %s:%s on incident %s took effect despite: %s",
+                                change["action"], *label, change["incident_id"], exc)
                     return {"status": "applied", "error": None, "attempts": attempts}
                 if attempts >= self.max_attempts:
                     return _failed(str(exc), attempts)
-                logger.info(
-                    "retrying %s of %s:%s on incident %s after: %s",
-                    change["action"],
-                    *label,
-                    change["incident_id"],
-                    exc,
-                )
+                logger.info("retrying %s of %s:%s on incident %s after: %s",
+                            change["action"], *label, change["incident_id"], exc)
             except IncidentAPIError as exc:
                 if isinstance(exc, FATAL):
                     self.stop(exc)
@@ -218,11 +208,7 @@ def apply_label_changes(
         elif dry_run:
             call = request_for(change)
             outcomes[row] = {
-                "status": "dry_run",
-                "error": None,
-                "attempts": 0,
-                "method": call.method,
-                "request": call.body,
+                "status": "dry_run", "error": None, "attempts": 0, "method": call.method, "request": call.body
             }
         else:
             pending.setdefault(change["incident_id"], []).append((row, change))

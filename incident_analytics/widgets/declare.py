@@ -27,15 +27,7 @@ from .common import (
 logger = logging.getLogger("incident_analytics")
 
 VALUE_NAMES = (
-    "title",
-    "severity",
-    "labels",
-    "status",
-    "is_drill",
-    "room_prefix",
-    "link_url",
-    "link_caption",
-    "status_update",
+    "title", "severity", "labels", "status", "is_drill", "room_prefix", "link_url", "link_caption", "status_update"
 )
 
 
@@ -68,43 +60,27 @@ class DeclareIncidentForm(Form):
         self.label_keys = client.fields.label_keys()
         self.incident: dict[str, Any] | None = None
 
-        self.title = w.Text(
-            description="Title", placeholder="What is happening? (required)", style=STYLE, layout=field_layout()
-        )
-        self.severity = w.Combobox(
-            description="Severity",
-            options=self.severities,
-            ensure_option=False,
-            placeholder="Pending (not yet assessed)",
-            style=STYLE,
-            layout=field_layout(),
-        )
-        self.label_picker = w.Combobox(
-            description="Add a label",
-            options=suggestions(self.label_keys),
-            ensure_option=False,
-            placeholder="security or team:payments",
-            style=STYLE,
-            layout=field_layout("420px"),
-        )
+        self.title = w.Text(description="Title", placeholder="What is happening? (required)",
+                            style=STYLE, layout=field_layout())
+        self.severity = w.Combobox(description="Severity", options=self.severities, ensure_option=False,
+                                   placeholder="Pending (not yet assessed)", style=STYLE, layout=field_layout())
+        self.label_picker = w.Combobox(description="Add a label", options=suggestions(self.label_keys),
+                                       ensure_option=False, placeholder="security or team:payments",
+                                       style=STYLE, layout=field_layout("420px"))
         self.add_label_button = w.Button(description="Add", layout=w.Layout(width="96px"))
         self.labels = w.TagsInput(value=[], allow_duplicates=False, layout=field_layout())
-        self.status = w.ToggleButtons(
-            options=[("Active", "active"), ("Resolved (retrospective)", "resolved")],
-            value="active",
-            style={"button_width": "190px"},
-        )
-        self.is_drill = w.Checkbox(value=False, description="Drill (an exercise, left out of metrics)", indent=False)
-        self.room_prefix = w.Text(description="Room prefix", placeholder="incident", style=STYLE, layout=field_layout())
-        self.link_url = w.Text(
-            description="Link", placeholder="https://… (optional)", style=STYLE, layout=field_layout()
-        )
-        self.link_caption = w.Text(
-            description="Link caption", placeholder="Dashboard", style=STYLE, layout=field_layout()
-        )
-        self.status_update = w.Textarea(
-            description="Status update", placeholder="First update (optional)", style=STYLE, layout=field_layout()
-        )
+        self.status = w.ToggleButtons(options=[("Active", "active"), ("Resolved (retrospective)", "resolved")],
+                                      value="active", style={"button_width": "190px"})
+        self.is_drill = w.Checkbox(value=False, description="Drill (an exercise, left out of metrics)",
+                                   indent=False)
+        self.room_prefix = w.Text(description="Room prefix", placeholder="incident", style=STYLE,
+                                  layout=field_layout())
+        self.link_url = w.Text(description="Link", placeholder="https://… (optional)", style=STYLE,
+                               layout=field_layout())
+        self.link_caption = w.Text(description="Link caption", placeholder="Dashboard", style=STYLE,
+                                   layout=field_layout())
+        self.status_update = w.Textarea(description="Status update", placeholder="First update (optional)",
+                                        style=STYLE, layout=field_layout())
         self.declare_button = w.Button(description="Declare", button_style="danger", icon="bullhorn")
         self.message = w.HTML()
         self._busy = Busy(self.declare_button)
@@ -249,9 +225,8 @@ class DeclareIncidentForm(Form):
         link = incident_link(self.client, incident)
         text = f"Declared incident {iid}: {incident.get('title', '')}"
         if failed:
-            self.message.value = message_html(
-                "error", text + ", but some labels were not set:", details=failed, link=link
-            )
+            self.message.value = message_html("error", text + ", but some labels were not set:", details=failed,
+                                              link=link)
         else:
             self.message.value = message_html("ok", text, link=link)
         logger.info("declared incident %s", iid)

@@ -60,32 +60,22 @@ class UpdateIncidentForm(Form):
 
         recent = list(client.incidents.query("", max_items=PICK_LIMIT))
         self._choices = {_choice(p): str(p["incidentID"]) for p in recent}
-        self.picker = w.Combobox(
-            description="Incident",
-            options=list(self._choices),
-            ensure_option=False,
-            placeholder="type part of a title or an ID",
-            continuous_update=False,
-            style=STYLE,
-            layout=field_layout(),
-        )
+        self.picker = w.Combobox(description="Incident", options=list(self._choices), ensure_option=False,
+                                 placeholder="type part of a title or an ID", continuous_update=False,
+                                 style=STYLE, layout=field_layout())
         self.load_button = w.Button(description="Show", layout=w.Layout(width="96px"))
         self.summary = w.HTML()
         self.title = w.Text(description="Title", style=STYLE, layout=field_layout())
-        self.status = w.ToggleButtons(
-            options=[("Active", "active"), ("Resolved", "resolved")], value="active", style={"button_width": "190px"}
-        )
-        self.severity = w.Dropdown(
-            description="Severity", options=self.severities, style=STYLE, layout=field_layout("300px")
-        )
+        self.status = w.ToggleButtons(options=[("Active", "active"), ("Resolved", "resolved")], value="active",
+                                      style={"button_width": "190px"})
+        self.severity = w.Dropdown(description="Severity", options=self.severities, style=STYLE,
+                                   layout=field_layout("300px"))
         self.labels = w.TagsInput(value=[], allow_duplicates=False, layout=field_layout())
-        self.tasks_done = w.SelectMultiple(
-            description="Mark done", options=[], rows=4, style=STYLE, layout=field_layout()
-        )
+        self.tasks_done = w.SelectMultiple(description="Mark done", options=[], rows=4, style=STYLE,
+                                           layout=field_layout())
         self.new_task = w.Text(description="New task", placeholder="optional", style=STYLE, layout=field_layout())
-        self.note = w.Textarea(
-            description="Note", placeholder="optional, added to the timeline", style=STYLE, layout=field_layout()
-        )
+        self.note = w.Textarea(description="Note", placeholder="optional, added to the timeline", style=STYLE,
+                               layout=field_layout())
         self.apply_button = w.Button(description="Apply", button_style="primary", icon="check", disabled=True)
         self.message = w.HTML()
         self._busy = Busy(self.apply_button)
@@ -106,13 +96,8 @@ class UpdateIncidentForm(Form):
             ]
         )
         self.widget = w.VBox(
-            [
-                w.HTML("<h3>Update an incident</h3>"),
-                w.HBox([self.picker, self.load_button]),
-                self.summary,
-                self.editor,
-                self.message,
-            ],
+            [w.HTML("<h3>Update an incident</h3>"), w.HBox([self.picker, self.load_button]), self.summary,
+             self.editor, self.message],
             layout=w.Layout(padding="4px 8px", width="auto"),
         )
         if incident_id is not None:
@@ -181,13 +166,8 @@ class UpdateIncidentForm(Form):
         inc = self.incident or {}
         link = incident_link(self.client, inc)
         labels = ", ".join(label_text(k, v) for k, v in self._current_labels()) or "none"
-        tasks = (
-            "".join(
-                f"<li>{html.escape(str(t.get('text', '')))} ({html.escape(str(t.get('status')))})</li>"
-                for t in self._open_tasks()
-            )
-            or "<li>none</li>"
-        )
+        tasks = "".join(f"<li>{html.escape(str(t.get('text', '')))} ({html.escape(str(t.get('status')))})</li>"
+                        for t in self._open_tasks()) or "<li>none</li>"
         shown_id = html.escape(str(inc.get("incidentID")))
         anchor = f'<a href="{html.escape(link, quote=True)}" target="_blank">{shown_id}</a>' if link else shown_id
         rows = [
@@ -259,20 +239,14 @@ class UpdateIncidentForm(Form):
         for key, value in wanted:
             if (key, value) not in have:
                 text = label_text(key, value)
-                call = (
-                    (lambda k=key, x=value: c.incidents.assign_label(iid, k, x))
-                    if key != TAGS_KEY
-                    else (lambda x=value: c.incidents.add_label(iid, x))
-                )
+                call = (lambda k=key, x=value: c.incidents.assign_label(iid, k, x)) if key != TAGS_KEY else (
+                    lambda x=value: c.incidents.add_label(iid, x))
                 out.append((f"add label {text}", call))
         for key, value in have:
             if (key, value) not in wanted:
                 text = label_text(key, value)
-                call = (
-                    (lambda k=key, x=value: c.incidents.unassign_label(iid, k, x))
-                    if key != TAGS_KEY
-                    else (lambda x=value: c.incidents.remove_label(iid, x))
-                )
+                call = (lambda k=key, x=value: c.incidents.unassign_label(iid, k, x)) if key != TAGS_KEY else (
+                    lambda x=value: c.incidents.remove_label(iid, x))
                 out.append((f"remove label {text}", call))
         texts = {t["taskID"]: t.get("text", "") for t in self._open_tasks()}
         for task_id in v["tasks_done"]:

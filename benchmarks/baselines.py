@@ -85,13 +85,13 @@ def sequential_fetch(url: str, token: str) -> dict[str, pd.DataFrame]:
     return normalize_build([r[0] for r in results], [a for r in results for a in r[1]])
 
 
-def threadpool_fetch(url: str, token: str, workers: int = 8) -> dict[str, pd.DataFrame]:
+def threadpool_fetch(url: str, token: str, workers: int = 8, limit: int | None = None) -> dict[str, pd.DataFrame]:
     """(b) The 20-line script: list the previews, then ``ThreadPoolExecutor(workers)`` over the incidents,
-    sharing one ``httpx.Client`` (its connection pool is thread-safe)."""
+    sharing one ``httpx.Client`` (its connection pool is thread-safe). ``limit``: the first incidents only."""
     headers = {"Authorization": f"Bearer {token}"}
     limits = httpx.Limits(max_connections=workers, max_keepalive_connections=workers)
     with httpx.Client(base_url=url.rstrip("/") + PATH, headers=headers, timeout=60, limits=limits) as http:
-        ids = [p["incidentID"] for p in _previews(http)]
+        ids = [p["incidentID"] for p in _previews(http)][:limit]
         with ThreadPoolExecutor(workers) as pool:
             results = list(pool.map(lambda iid: _one(http, iid), ids))
     return normalize_build([r[0] for r in results], [a for r in results for a in r[1]])

@@ -161,11 +161,15 @@ def worker(kind: str, variant: str, arg: str, extra: str) -> None:
 
         logging.disable(logging.WARNING)
 
-        def build() -> Any:
+        def build(limit: int | None = None) -> Any:
             if variant == "ia.fetch":
                 with ia.IncidentClient(arg, extra) as client:
-                    return ia.fetch(client, progress=False)
-            return baselines.threadpool_fetch(arg, extra)
+                    return ia.fetch(client, progress=False, max_items=limit)
+            return baselines.threadpool_fetch(arg, extra, limit=limit)
+
+        # A 5-incident warm-up first: imports (pyarrow's among them) and pools are paid once per
+        # process, not per incident.
+        build(5)
     gc.collect()
     before = _reset_peak()
     started = time.perf_counter()
@@ -206,46 +210,98 @@ def fetch_section(args: argparse.Namespace, table: Table) -> tuple[float, ia.Inc
             got["emulator_cpu"], cpu[0] = got["cpu"] - cpu[0], got["cpu"]
             stats.setdefault(name, []).append(got)
 
+        wide = 4 * conc
         contenders: dict[str, Callable[[], Any]] = {
             "ia.fetch": ours,
-            "8-thread script": lambda: results.__setitem__("threads", baselines.threadpool_fetch(url, token, conc)),
+            f"{conc}-thread script": lambda: results.__setitem__("threads", baselines.threadpool_fetch(url, token, conc)),  # noqa: E501
+            f"{wide}-thread script": lambda: results.__setitem__("wide", baselines.threadpool_fetch(url, token, wide)),
             "sequential client": lambda: results.__setitem__("seq", baselines.sequential_fetch(url, token)),
         }
         times = interleaved(contenders, args.repeats, record)
         data: ia.IncidentData = results["ia.fetch"]
-        for name in ("threads", "seq"):
+        for name in ("threads", "wide", "seq"):
             assert len(results[name]["incidents"]) == len(data.incidents), name
             assert len(results[name]["activity"]) == len(data.activity), name
         fetch_s = median(times["ia.fetch"])
         methods = stats["ia.fetch"][-1]["methods"]
         pages = methods.get(QUERY, 0)
         calls = sum(v for k, v in methods.items() if k != QUERY)
-        floor = pages * lat + calls * lat / conc
+        fetched = data.fetch_stats
+        assert fetched is not None
+        reached = fetched.peak_concurrency
+        floor = pages * lat + calls * lat / reached
         same = {name: stats[name][-1]["requests"] for name in stats}
         note = f"requests per run {same}"
-        for name in ("sequential client", "8-thread script"):
+        for name in ("sequential client", f"{conc}-thread script", f"{wide}-thread script"):
             base = median(times[name])
             table.add(f"fetch {n} incidents @ {lat * 1000:.0f} ms", f"{fetch_s:.2f} s", name, f"{base:.2f} s",
                       f"{base / fetch_s:.2f}x faster", note if name == "sequential client" else "")
         emu_cpu = median([s["emulator_cpu"] for s in stats["ia.fetch"]])
         table.add(f"fetch {n} incidents @ {lat * 1000:.0f} ms", f"{fetch_s:.2f} s",
-                  f"round-trip floor ({pages} pages + {calls} calls / {conc})", f"{floor:.2f} s",
-                  f"{fetch_s / floor:.2f}x the floor",
-                  f"emulator CPU {emu_cpu:.2f} s = {100 * emu_cpu / fetch_s:.0f}% of the fetch's wall time")
+                  f"round-trip floor at the peak concurrency reached ({pages} pages + {calls} calls / {reached})",
+                  f"{floor:.2f} s", f"{fetch_s / floor:.2f}x the floor",
+                  f"emulator CPU {emu_cpu:.2f} s = {100 * emu_cpu / fetch_s:.0f}% of the fetch's wall time; "
+                  f"concurrency {fetched.concurrency} -> peak {reached}, final {fetched.final_concurrency} "
+                  f"({fetched.increases} increases, {fetched.decreases} halvings)")
 
-        rises: dict[str, list[float]] = {"ia.fetch": [], "8-thread script": []}
-        for r in range(max(1, args.repeats - 1)):
-            for name in (("ia.fetch", "8-thread script") if r % 2 == 0 else ("8-thread script", "ia.fetch")):
-                rises[name].append(in_fresh_process("fetch", name, url, token)["rise_kib"])
-        ours_kib, base_kib = median(rises["ia.fetch"]) / n, median(rises["8-thread script"]) / n
-        table.add(f"fetch peak RSS rise per incident ({n})", f"{ours_kib:.1f} KiB", "8-thread script",
-                  f"{base_kib:.1f} KiB", f"{base_kib / ours_kib:.2f}x less", "fresh process, VmHWM")
 
         with ia.IncidentClient(url, token) as client:
             sources = list(client.incidents.query_full("isdrill:false", max_items=200))
         server.ask("latency 0")
         sync_section(args, table, server, fetch_s)
     return fetch_s, data, sources
+
+
+def memory_section(args: argparse.Namespace, table: Table) -> None:
+    sizes = [int(size) for size in args.memory_sizes.split(",")]
+    rises: dict[int, dict[str, float]] = {}
+    for size in sizes:
+        print(f"fetch memory: {size} incidents, fresh processes", flush=True)
+        with start_emulator(size, 0.0) as server:
+            got: dict[str, list[float]] = {"ia.fetch": [], "8-thread script": []}
+            for r in range(max(1, args.repeats - 1)):
+                for name in (("ia.fetch", "8-thread script") if r % 2 == 0 else ("8-thread script", "ia.fetch")):
+                    got[name].append(in_fresh_process("fetch", name, server.url, server.token)["rise_kib"])
+        rises[size] = {name: median(values) for name, values in got.items()}
+        ours, base = (rises[size][name] / size for name in ("ia.fetch", "8-thread script"))
+        table.add(f"fetch peak RSS rise per incident ({size:,})", f"{ours:.1f} KiB", "8-thread script",
+                  f"{base:.1f} KiB", f"{base / ours:.2f}x less",
+                  "fresh process, VmHWM, after a 5-incident warm-up fetch (imports excluded)")
+    if len(sizes) > 1:
+        low, high = sizes[0], sizes[-1]
+        ours, base = ((rises[high][name] - rises[low][name]) / (high - low) for name in ("ia.fetch", "8-thread script"))
+        table.add(f"fetch peak RSS per extra incident ({low:,} -> {high:,})", f"{ours:.1f} KiB", "8-thread script",
+                  f"{base:.1f} KiB", f"{base / ours:.2f}x less", "slope between the two sizes")
+
+
+def rate_limit_section(args: argparse.Namespace, table: Table, reference: ia.IncidentData) -> None:
+    n, lat, rate = args.incidents, args.latency, args.rate
+    print(f"fetch under a server rate limit of {rate:.0f} requests/s", flush=True)
+    clients = {
+        "client told the limit (rate_limit=)": {"rate_limit": rate},
+        "client not told (adaptive concurrency, shared Retry-After)": {},
+    }
+    with start_emulator(n, lat, rate) as server:
+        server.ask("stats")
+        runs: dict[str, list[tuple[float, int, int, ia.IncidentData]]] = {name: [] for name in clients}
+        for r in range(max(1, args.repeats - 1)):
+            for name in (list(clients) if r % 2 == 0 else list(reversed(clients))):
+                with ia.IncidentClient(server.url, server.token, **clients[name]) as client:
+                    seconds, data = timed(lambda: ia.fetch(client, concurrency=args.concurrency, progress=False))
+                got = server.ask("stats")
+                runs[name].append((seconds, got["requests"], int(got["statuses"].get("429", 0)), data))
+    for name, done in runs.items():
+        seconds, requests, refused, data = sorted(done, key=lambda run: run[0])[len(done) // 2]
+        for frame in ("incidents", "tasks", "labels", "assignments", "activity"):
+            # An open incident's duration is counted up to the moment of the read.
+            mine, theirs = (getattr(d, frame).drop(columns=["duration_seconds"], errors="ignore")
+                            for d in (data, reference))
+            pd.testing.assert_frame_equal(mine, theirs, obj=frame)
+        answered = requests - refused
+        note = (f"{name}: {refused} of {requests} requests answered 429 ({100 * refused / requests:.2f}%); "
+                "frames identical to the unlimited fetch")
+        table.add(f"fetch {n} incidents, server limit {rate:.0f} req/s", f"{answered / seconds:.0f} req/s",
+                  "the allowed rate", f"{rate:.0f} req/s", f"{100 * answered / seconds / rate:.0f}% of it", note)
 
 
 def sync_section(args: argparse.Namespace, table: Table, server: EmulatorProcess, fetch_s: float) -> None:
@@ -357,6 +413,8 @@ def main() -> int:
     parser.add_argument("--records", type=int, default=None, help="records for the frame build (default 100000)")
     parser.add_argument("--changes", type=int, default=None, help="bulk label changes (default 2000, quick 400)")
     parser.add_argument("--sizes", default=None, help="metric sizes (default 10000,100000,1000000)")
+    parser.add_argument("--memory-sizes", default=None, help="fetch memory sizes (default 2000,20000; quick 100,1000)")
+    parser.add_argument("--rate", type=float, default=200.0, help="the server's rate limit for the rate row (req/s)")
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -369,10 +427,13 @@ def main() -> int:
     args.records = args.records or (3_000 if q else 100_000)
     args.changes = args.changes or (200 if q else 2000)
     args.sizes = args.sizes or ("10000,30000" if q else "10000,100000,1000000")
+    args.memory_sizes = args.memory_sizes or ("100,1000" if q else "2000,20000")
     args.metric_repeats = 1 if q else 2
     started = time.perf_counter()
     table = Table()
     fetch_s, data, sources = fetch_section(args, table)
+    rate_limit_section(args, table, data)
+    memory_section(args, table)
     frames_section(args, table, sources)
     bulk_section(args, table)
     metrics_section(args, table)

@@ -13,17 +13,23 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import numbers
+import queue
 import re
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import frames
 from .client import IncidentClient
+from .concurrency import AdaptiveLimit, FetchStats, StatsRecorder
 from .errors import IncidentAPIError, ResponseFormatError
 from .rpc import QUERY_ACTIVITY
 from .rpc import QUERY_PREVIEWS as QUERY
@@ -212,18 +218,103 @@ class Progress:
 # Per-incident calls on a thread pool.
 
 
+BATCH_RECORDS = 500
+"""Answers held as JSON before they are turned into frame rows and dropped (bounds a fetch's memory)."""
+
+
 @dataclass
 class Collected:
-    """What the per-incident calls brought back, and what failed."""
+    """What the per-incident calls brought back, and what failed.
 
+    Answers are turned into frame rows in batches as they arrive and the JSON is dropped, so a fetch
+    holds the frames plus one batch of JSON, not every answer at once. ``full`` keeps the
+    ``GetIncident`` records themselves only with ``keep_records`` (sync reads them).
+    """
+
+    include: frozenset[str] = frozenset(INCLUDE_ALL)
+    labelled: frozenset[str] = frozenset()
+    """IDs of the incidents whose listed record has a ``labels`` field (the rest ask GetLabels)."""
+    strict: bool = False
+    keep_records: bool = False
     full: dict[str, dict[str, Any]] = field(default_factory=dict)
+    answered: set[str] = field(default_factory=set)
+    """IDs of the incidents ``GetIncident`` answered (their records may have been dropped)."""
     key_value_labels: list[dict[str, Any]] = field(default_factory=list)
     activity: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
+    parts: dict[str, list[pd.DataFrame]] = field(default_factory=dict)
+    """Frame rows built from answers already dropped, by frame name (``fuller`` for incidents)."""
+    built: _Frames = field(init=False)
+    _held: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        self.built = _Frames(self.strict)
 
     def failed_ids(self) -> set[str]:
         """IDs of the incidents with a failed call."""
         return {str(e["incident_id"]) for e in self.errors}
+
+    def add(self, kind: str, iid: str, answer: Any) -> None:
+        """Take one job's answer (``full``, ``labels`` or ``activity``); build rows when a batch is full."""
+        if kind == "full":
+            self.full[iid] = answer
+            self.answered.add(iid)
+            self._held += 1
+        elif kind == "labels":
+            self.key_value_labels.append({"incidentID": iid, "labels": answer})
+        else:
+            self.activity[iid] = answer
+            self._held += max(1, len(answer) // 10)  # an activity item is about a tenth of an incident
+        if self._held >= BATCH_RECORDS and not self.keep_records:
+            self.flush()
+
+    def flush(self) -> None:
+        """Turn the answers held into frame rows (kept in ``parts``) and drop their JSON."""
+        if self.full:
+            records = list(self.full.values())
+            sources: list[tuple[str | None, str, str]] = [(iid, GET_INCIDENT, "") for iid in self.full]
+            self._part("fuller", frames.incidents_frame, records, sources)
+            if "tasks" in self.include:
+                self._part("tasks", frames.tasks_frame, records, sources)
+            if "assignments" in self.include:
+                self._part("assignments", frames.assignments_frame, records, sources)
+            if "labels" in self.include:
+                labelled = [(r, s) for r, s in zip(records, sources, strict=True) if s[0] in self.labelled]
+                self._part("labels", frames.labels_frame, [r for r, _ in labelled], [s for _, s in labelled])
+            self.full = {}
+        if self.key_value_labels:
+            sources = [(str(a["incidentID"]), GET_LABELS, "") for a in self.key_value_labels]
+            self._part("labels", frames.labels_frame, self.key_value_labels, sources)
+            self.key_value_labels = []
+        if self.activity:
+            items: list[Mapping[str, Any]] = []
+            item_sources: list[tuple[str | None, str, str]] = []
+            for iid, answer in self.activity.items():
+                items.extend(answer)
+                item_sources.extend((iid, QUERY_ACTIVITY, f"activity[{position}]") for position in range(len(answer)))
+            self._part("activity", frames.activity_frame, items, item_sources)
+            self.activity = {}
+        self._held = 0
+
+    def _part(
+        self,
+        name: str,
+        builder: Builder,
+        records: Sequence[Mapping[str, Any]],
+        sources: list[tuple[str | None, str, str]],
+    ) -> None:
+        if records:
+            self.parts.setdefault(name, []).append(self.built.build(builder, records, sources))
+
+    def take(self, name: str, keys: list[str] | None = None) -> pd.DataFrame:
+        """The rows of ``name`` built so far (after a final ``flush``) as one frame, in canonical order
+        by ``keys`` if given (`canonical`); the parts are let go."""
+        parts = self.parts.pop(name, [])
+        if not parts:
+            return frames.empty_frame("incidents" if name == "fuller" else name)
+        if keys is None:
+            return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+        return _sorted_union(parts, keys)
 
 
 @dataclass
@@ -250,6 +341,10 @@ class _Tally:
                 self.finished[phase] - self.started,
             )
 
+    def seconds(self) -> dict[str, float]:
+        """Wall time from the start of the calls to the last answer of each phase."""
+        return {phase: round(end - self.started, 3) for phase, end in self.finished.items()}
+
 
 def _error_row(incident_id: str, method: str, exc: IncidentAPIError) -> dict[str, Any]:
     return {
@@ -274,32 +369,27 @@ def _malformed_row(incident_id: str | None, method: str, field: str, problem: st
     }
 
 
+Job = Callable[[], Any]
+
+
+def _activity_of(client: IncidentClient, iid: str) -> list[dict[str, Any]]:
+    return list(client.activity.query(iid))
+
+
 def _jobs(
-    client: IncidentClient, previews: list[dict[str, Any]], include: frozenset[str], out: Collected
-) -> Iterator[tuple[str, str, Callable[[], None]]]:
-    """(phase, incident ID, job) for every call the previews leave to make."""
+    client: IncidentClient, previews: list[dict[str, Any]], include: frozenset[str]
+) -> Iterator[tuple[str, str, str, Job]]:
+    """(phase, kind of answer, incident ID, job) for every call the previews leave to make."""
     for preview in previews:
         iid = str(preview["incidentID"])
         if include & {"tasks", "assignments"}:
-
-            def get(iid: str = iid) -> None:
-                out.full[iid] = client.incidents.get(iid)
-
-            yield "details", iid, get
+            yield "details", "full", iid, partial(client.incidents.get, iid)
         # Previews carry both kinds of labels as {key, label} (docs/api.md#labels); ask GetLabels only for a
         # record that has no labels field at all.
         if "labels" in include and "labels" not in preview:
-
-            def labels(iid: str = iid) -> None:
-                out.key_value_labels.append({"incidentID": iid, "labels": client.incidents.get_labels(iid)})
-
-            yield "details", iid, labels
+            yield "details", "labels", iid, partial(client.incidents.get_labels, iid)
         if "activity" in include:
-
-            def activity(iid: str = iid) -> None:
-                out.activity[iid] = list(client.activity.query(iid))
-
-            yield "activity", iid, activity
+            yield "activity", "activity", iid, partial(_activity_of, client, iid)
 
 
 def run_jobs(
@@ -309,39 +399,83 @@ def run_jobs(
     concurrency: int,
     progress: Progress,
     strict: bool,
+    *,
+    max_concurrency: int | None = None,
+    stats: FetchStats | None = None,
+    keep_records: bool = False,
 ) -> Collected:
-    """Make the per-incident calls ``include`` needs for ``previews`` on ``concurrency`` threads.
+    """Make the per-incident calls ``include`` needs for ``previews``, ``concurrency`` at a time at
+    first, adapted up to ``max_concurrency`` (`AdaptiveLimit`; None: fixed at ``concurrency``).
 
     A call that fails after the client's retries becomes an errors row (``strict``: it is raised).
+    Answers become frame rows in batches as they arrive (``keep_records``: ``full`` keeps the
+    ``GetIncident`` records instead). What the gate did is added to ``stats``.
     """
-    out = Collected()
-    jobs = list(_jobs(client, previews, include, out))
+    labelled = frozenset(str(p["incidentID"]) for p in previews if "labels" in p)
+    out = Collected(include, labelled, strict, keep_records)
+    jobs = list(_jobs(client, previews, include))
     if not jobs:
         return out
     for phase in ("details", "activity"):
-        count = sum(1 for p, _, _ in jobs if p == phase)
+        count = sum(1 for p, _, _, _ in jobs if p == phase)
         if count:
             progress.start(phase, count, " calls")
     tally = _Tally()
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="incident-fetch") as pool:
-        futures: dict[Future[None], tuple[str, str]] = {pool.submit(job): (phase, iid) for phase, iid, job in jobs}
+    gate = AdaptiveLimit(concurrency, max(concurrency, max_concurrency or concurrency))
+    remove = client.add_listener(gate.observe) if gate.maximum > concurrency else None
+
+    # Answers come back through a queue, not the futures: a future keeps its result alive until the
+    # pool is done, and the batches must be able to drop theirs.
+    answers: queue.SimpleQueue[tuple[str, str, str, Any, BaseException | None]] = queue.SimpleQueue()
+
+    def gated(phase: str, kind: str, iid: str, job: Job) -> None:
         try:
-            for future in as_completed(futures):
-                phase, iid = futures[future]
-                progress.advance(phase)
-                exc = future.exception()
-                tally.count(phase, exc is not None)
-                if exc is None:
-                    continue
-                if not isinstance(exc, IncidentAPIError) or strict:
-                    raise exc
-                logger.warning("incident %s: %s failed after retries: %s", iid, phase, exc)
-                out.errors.append(_error_row(iid, phase, exc))
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
+            with gate.slot():
+                answer = job()
+        except BaseException as exc:  # handed to the main thread, which decides
+            answers.put((phase, kind, iid, None, exc))
+        else:
+            answers.put((phase, kind, iid, answer, None))
+
+    try:
+        with ThreadPoolExecutor(max_workers=gate.maximum, thread_name_prefix="incident-fetch") as pool:
+            futures = [pool.submit(gated, *job) for job in jobs]
+            count = len(jobs)
+            del jobs
+            try:
+                for _ in range(count):
+                    phase, kind, iid, answer, exc = answers.get()
+                    progress.advance(phase)
+                    tally.count(phase, exc is not None)
+                    if exc is None:
+                        out.add(kind, iid, answer)
+                        continue
+                    if not isinstance(exc, IncidentAPIError) or strict:
+                        raise exc
+                    logger.warning("incident %s: %s failed after retries: %s", iid, phase, exc)
+                    out.errors.append(_error_row(iid, phase, exc))
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+    finally:
+        if remove is not None:
+            remove()
     tally.log()
+    if gate.maximum > concurrency:
+        logger.info(
+            "concurrency: started at %d, peaked at %d in flight, ended at %d (%d increases, %d halvings)",
+            concurrency,
+            gate.peak,
+            gate.limit,
+            gate.increases,
+            gate.decreases,
+        )
+    if stats is not None:
+        stats.add_gate(gate)
+        stats.seconds.update(tally.seconds())
+    if not keep_records:
+        out.flush()
     return out
 
 
@@ -349,23 +483,54 @@ def run_jobs(
 # Assembling the frames.
 
 
-def _natural(ids: pd.Series) -> pd.Series:
-    """Sort key for incident IDs: numeric IDs in numeric order ("2" before "10")."""
-    numbers = pd.to_numeric(ids, errors="coerce")
-    return numbers if numbers.notna().all() else ids.astype(pd.StringDtype("pyarrow"))
+def _natural(ids: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Sort key for incident IDs: numeric IDs in numeric order ("2" before "10"), else as text."""
+    for numeric in (pa.int64(), pa.float64()):
+        try:
+            return pc.cast(ids, numeric)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+    return ids
 
 
-def canonical(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Rows in one deterministic order: incident ID (numerically), then the frame's own keys."""
+def _order(frame: pd.DataFrame, keys: list[str]) -> np.ndarray:
+    """Row positions of ``frame`` sorted by incident ID (naturally), then ``keys``; stable, missing last.
+
+    Arrow sorts the key columns natively: no Python object per value, and no copy of the frame.
+    """
+    table = pa.Table.from_pandas(frame[["incident_id", *keys]], preserve_index=False)
+    table = table.set_column(0, "incident_id", _natural(table.column("incident_id")))
+    # Missing values sort last: Arrow's default placement.
+    options = pc.SortOptions(sort_keys=[(name, "ascending") for name in table.column_names])
+    order: np.ndarray = pc.sort_indices(table, options=options).to_numpy()
+    return order
+
+
+def _sorted_union(parts: list[pd.DataFrame], keys: list[str]) -> pd.DataFrame:
+    """``canonical(pd.concat(parts), keys)`` put together column by column, each column's parts let go
+    as soon as it is placed: the peak is the parts plus one column, not two copies of the frame."""
+    order = _order(pd.concat([part[["incident_id", *keys]] for part in parts], ignore_index=True), keys)
+    columns: dict[str, pd.Series] = {}
+    for name in list(parts[0].columns):
+        column = pd.concat([part.pop(name) for part in parts], ignore_index=True)
+        columns[name] = column.take(order).reset_index(drop=True)
+        del column
+    return pd.DataFrame(columns, copy=False)
+
+
+def canonical(frame: pd.DataFrame, keys: list[str], *, consume: bool = False) -> pd.DataFrame:
+    """Rows in one deterministic order: incident ID (numerically), then the frame's own keys.
+
+    ``consume=True`` moves the columns out of ``frame`` one by one (it is left empty), so sorting
+    needs room for one more column, not one more frame.
+    """
     if frame.empty:
         return frame.reset_index(drop=True)
-    order = frame.sort_values(
-        ["incident_id", *keys],
-        key=lambda col: _natural(col) if col.name == "incident_id" else col,
-        kind="stable",
-        na_position="last",
-    )
-    return order.reset_index(drop=True)
+    order = _order(frame, keys)
+    if not consume:
+        return frame.take(order).reset_index(drop=True)
+    columns = {name: frame.pop(name).take(order).reset_index(drop=True) for name in list(frame.columns)}
+    return pd.DataFrame(columns, copy=False)
 
 
 SORT_KEYS = {name: list(table.sort_keys) for name, table in TABLES.items()}
@@ -406,15 +571,6 @@ class _Frames:
         return frame
 
 
-def _incidents(previews: list[dict[str, Any]], full: Mapping[str, dict[str, Any]], built: _Frames) -> pd.DataFrame:
-    """Preview columns overlaid with the fuller ``Incident`` values where GetIncident answered."""
-    listed = built.build(frames.incidents_frame, previews, [(str(p["incidentID"]), QUERY, "") for p in previews])
-    if not full:
-        return listed
-    fuller = built.build(frames.incidents_frame, list(full.values()), [(iid, GET_INCIDENT, "") for iid in full])
-    return prefer(fuller, listed)
-
-
 def build_data(
     previews: list[dict[str, Any]],
     collected: Collected,
@@ -426,47 +582,30 @@ def build_data(
 ) -> IncidentData:
     """The frames from listed previews and the per-incident answers, in canonical order.
 
-    A malformed value in a record becomes an errors row (``field`` names it, e.g.
-    ``activity[3].eventTime``) and is missing in the frames; ``strict=True`` raises
-    `ResponseFormatError` instead.
+    The incident rows are the listed ones overlaid with the fuller ``GetIncident`` values where it
+    answered; labels come from that record, else from the listed one. A malformed value in a
+    record becomes an errors row (``field`` names it, e.g. ``activity[3].eventTime``) and is missing
+    in the frames; ``strict=True`` raises `ResponseFormatError` instead.
     """
     started = time.monotonic()
-    built = _Frames(strict)
-    full = collected.full
-    full_records = list(full.values())
-    full_sources: list[tuple[str | None, str, str]] = [(iid, GET_INCIDENT, "") for iid in full]
-    label_records: list[Mapping[str, Any]] = []
-    label_sources: list[tuple[str | None, str, str]] = []
+    collected.flush()
+    built = collected.built
+    built.strict = built.strict or strict
+    # One frame at a time, its parts let go before the next: the peak is the frames plus one copy.
+    ordered: dict[str, pd.DataFrame] = {}
+    listed = built.build(frames.incidents_frame, previews, [(str(p["incidentID"]), QUERY, "") for p in previews])
+    incidents = prefer(collected.take("fuller"), listed) if collected.answered else listed
+    del listed
+    ordered["incidents"] = canonical(incidents, SORT_KEYS["incidents"], consume=True)
+    del incidents
     if "labels" in include:
-        for preview in previews:
-            if "labels" in preview:
-                iid = str(preview["incidentID"])
-                label_records.append(full.get(iid, preview))
-                label_sources.append((iid, GET_INCIDENT if iid in full else QUERY, ""))
-        for answer in collected.key_value_labels:
-            label_records.append(answer)
-            label_sources.append((str(answer["incidentID"]), GET_LABELS, ""))
-    activity: list[Mapping[str, Any]] = []
-    activity_sources: list[tuple[str | None, str, str]] = []
-    for iid, items in collected.activity.items():
-        activity.extend(items)
-        activity_sources.extend((iid, QUERY_ACTIVITY, f"activity[{position}]") for position in range(len(items)))
-    result = {
-        "incidents": _incidents(previews, full, built),
-        "tasks": (
-            built.build(frames.tasks_frame, full_records, full_sources)
-            if "tasks" in include
-            else frames.empty_frame("tasks")
-        ),
-        "labels": built.build(frames.labels_frame, label_records, label_sources),
-        "assignments": (
-            built.build(frames.assignments_frame, full_records, full_sources)
-            if "assignments" in include
-            else frames.empty_frame("assignments")
-        ),
-        "activity": built.build(frames.activity_frame, activity, activity_sources),
-    }
-    ordered = {name: canonical(frame, SORT_KEYS[name]) for name, frame in result.items()}
+        # Incidents GetIncident did not answer keep the labels of their listed record.
+        unanswered = [p for p in previews if "labels" in p and str(p["incidentID"]) not in collected.answered]
+        if unanswered:
+            sources: list[tuple[str | None, str, str]] = [(str(p["incidentID"]), QUERY, "") for p in unanswered]
+            collected.parts.setdefault("labels", []).append(built.build(frames.labels_frame, unanswered, sources))
+    for name in ("tasks", "labels", "assignments", "activity"):
+        ordered[name] = collected.take(name, SORT_KEYS[name]) if name in include else frames.empty_frame(name)
     rows = collected.errors + built.errors
     errors = pd.DataFrame(rows, columns=list(ERROR_SCHEMA)).astype(ERROR_SCHEMA).drop_duplicates()
     logger.info(
@@ -510,6 +649,25 @@ def check_concurrency(concurrency: int) -> int:
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not 1 <= concurrency <= 64:
         raise ValueError(f"concurrency must be a whole number from 1 to 64, got {concurrency!r}")
     return concurrency
+
+
+DEFAULT_MAX_CONCURRENCY = 32
+
+
+def check_max_concurrency(max_concurrency: int | None, concurrency: int) -> int:
+    """``max_concurrency`` if it is a whole number from ``concurrency`` to 64, else a ValueError;
+    None is 32 (or ``concurrency`` when that is higher)."""
+    if max_concurrency is None:
+        return max(DEFAULT_MAX_CONCURRENCY, concurrency)
+    if (
+        isinstance(max_concurrency, bool)
+        or not isinstance(max_concurrency, int)
+        or not concurrency <= max_concurrency <= 64
+    ):
+        raise ValueError(
+            f"max_concurrency must be a whole number from concurrency ({concurrency}) to 64, got {max_concurrency!r}"
+        )
+    return max_concurrency
 
 
 def _check_max_items(max_items: int | None) -> int | None:
@@ -573,6 +731,7 @@ def fetch(
     include: Collection[str] = INCLUDE_ALL,
     include_drills: bool = False,
     concurrency: int = 8,
+    max_concurrency: int | None = None,
     max_items: int | None = None,
     progress: bool = True,
     strict: bool = False,
@@ -592,24 +751,40 @@ def fetch(
     incidents in ``data.incomplete``, and the rest is kept; ``strict=True`` raises the first failure
     or `ResponseFormatError` instead.
 
+    The per-incident calls start ``concurrency`` at a time; while answers stay fast and no 429 or
+    503 comes, one more is allowed after each round, up to ``max_concurrency`` (default 32), and it is
+    halved on a 429, a 503 or a slowdown (`AdaptiveLimit`; ``max_concurrency=concurrency`` keeps it
+    fixed). A ``Retry-After`` pauses every call, not only the one that got it. ``data.fetch_stats``
+    tells what happened: requests, retries, 429s, peak concurrency, seconds per phase.
+
     >>> data = ia.fetch(client, since="2026-01-01", include=("labels", "activity"))  # doctest: +SKIP
     >>> data.incidents.groupby("severity").size()  # doctest: +SKIP
     """
     selection = Selection.of(since, until, query, include_drills)
     parts = _check_include(include)
     workers = check_concurrency(concurrency)
+    ceiling = check_max_concurrency(max_concurrency, workers)
     limit = _check_max_items(max_items)
     bars = Progress(_check_flag("progress", progress))
     strict = _check_flag("strict", strict)
     fetched_at = pd.Timestamp.now(tz="UTC")
     listing_errors: list[dict[str, Any]] = []
+    stats = FetchStats(concurrency=workers, max_concurrency=ceiling)
+    started = time.monotonic()
+    remove = client.add_listener(StatsRecorder(stats))
     try:
         previews = list_previews(client, selection, bars, limit=limit, errors=None if strict else listing_errors)
-        collected = run_jobs(client, previews, parts, workers, bars, strict)
+        stats.seconds["listing"] = round(time.monotonic() - started, 3)
+        collected = run_jobs(client, previews, parts, workers, bars, strict, max_concurrency=ceiling, stats=stats)
     finally:
+        remove()
         bars.close()
     collected.errors[:0] = listing_errors
+    framing = time.monotonic()
     data = build_data(previews, collected, parts, fetched_at, selection, strict=strict)
+    stats.seconds["frames"] = round(time.monotonic() - framing, 3)
+    stats.seconds["total"] = round(time.monotonic() - started, 3)
+    data.fetch_stats = stats
     logger.info(
         "fetched %d incidents (%d tasks, %d labels, %d activity items, %d errors)",
         len(data.incidents),

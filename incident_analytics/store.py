@@ -40,6 +40,7 @@ from .errors import StoreError
 from .schema import ERROR_SCHEMA
 
 if TYPE_CHECKING:
+    from .concurrency import FetchStats
     from .sync import SyncReport
 
 logger = logging.getLogger("incident_analytics")
@@ -84,6 +85,9 @@ class IncidentData:
     selection: dict[str, Any] = field(default_factory=dict)
     sync_report: SyncReport | None = field(default=None, init=False, compare=False)
     """What the ``sync`` that returned this data did (None for a fetch or a read); not stored."""
+    fetch_stats: FetchStats | None = field(default=None, init=False, compare=False, repr=False)
+    """What the ``fetch`` or ``sync`` that returned this data did on the wire (requests, retries, 429s,
+    peak concurrency, seconds per phase); None for a read. Not stored."""
 
     @property
     def incomplete(self) -> list[str]:

@@ -38,6 +38,7 @@ import datetime as dt
 import enum
 import logging
 import os
+import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ import pandas as pd
 
 from . import frames
 from .client import IncidentClient
+from .concurrency import FetchStats, StatsRecorder
 from .fetch import (
     INCLUDE_ALL,
     SORT_KEYS,
@@ -56,6 +58,7 @@ from .fetch import (
     build_data,
     canonical,
     check_concurrency,
+    check_max_concurrency,
     fetch,
     list_previews,
     prefer,
@@ -134,6 +137,7 @@ def sync(
     query: str | _Unset | None = UNSET,
     include_drills: bool | _Unset = UNSET,
     concurrency: int = 8,
+    max_concurrency: int | None = None,
     progress: bool = True,
     overlap: dt.timedelta = dt.timedelta(minutes=5),
 ) -> IncidentData:
@@ -144,7 +148,8 @@ def sync(
     exactly what is replaced and what a sync cannot see (deletions). The selection arguments left
     out are taken from the store (so ``sync`` after ``fetch --since 2026-01-01 --out`` keeps that
     ``since``); passing a different selection fetches everything again. What the run did is in
-    ``data.sync_report`` and logged.
+    ``data.sync_report`` and logged; the calls adapt their concurrency as in ``fetch`` (from
+    ``concurrency`` up to ``max_concurrency``), and ``data.fetch_stats`` tells what they did.
 
     >>> data = ia.sync(client, "incidents-store/", since="2026-01-01")  # doctest: +SKIP
     >>> data = ia.sync(client, "incidents-store/")  # doctest: +SKIP  (same selection, changes only)
@@ -158,11 +163,12 @@ def sync(
     }
     selection_from({}, given)  # bad arguments fail before the store or the server is touched
     workers = check_concurrency(concurrency)
+    ceiling = check_max_concurrency(max_concurrency, workers)
     lap = check_overlap(overlap)
     with store_lock(store_dir):
         stored = read_store(store_dir)
         selection = selection_from(stored.selection if stored is not None else {}, given)
-        data = _sync_locked(client, stored, selection, workers, progress, lap)
+        data = _sync_locked(client, stored, selection, (workers, ceiling), progress, lap)
         write_store(data, store_dir)
     logger.info("sync of %s: %s", store_dir, data.sync_report)
     return data
@@ -180,10 +186,11 @@ def _sync_locked(
     client: IncidentClient,
     stored: IncidentData | None,
     selection: Selection,
-    workers: int,
+    concurrency: tuple[int, int],
     progress: bool,
     overlap: dt.timedelta,
 ) -> IncidentData:
+    workers, ceiling = concurrency
     if stored is None or stored.selection != selection.to_meta():
         kind: SyncKind = "new store" if stored is None else "selection changed"
         data = fetch(
@@ -193,6 +200,7 @@ def _sync_locked(
             query=selection.query,
             include_drills=selection.include_drills,
             concurrency=workers,
+            max_concurrency=ceiling,
             progress=progress,
         )
         data.sync_report = SyncReport(kind, incidents=len(data.incidents), failed=len(data.incomplete))
@@ -202,6 +210,9 @@ def _sync_locked(
     fetched_at = pd.Timestamp.now(tz="UTC")
     horizon = _horizon(stored, overlap)
     stored_ids = set(stored.incidents["incident_id"].astype(str))
+    stats = FetchStats(concurrency=workers, max_concurrency=ceiling)
+    started = time.monotonic()
+    remove = client.add_listener(StatsRecorder(stats))
     try:
 
         def older(record: dict[str, Any]) -> bool:
@@ -247,18 +258,33 @@ def _sync_locked(
             len(matching),
             len(open_now),
         )
-        collected = run_jobs(client, matching, frozenset(INCLUDE_ALL), workers, bars, strict=False)
+        stats.seconds["listing"] = round(time.monotonic() - started, 3)
+        collected = run_jobs(
+            client, matching, frozenset(INCLUDE_ALL), workers, bars, False, max_concurrency=ceiling, stats=stats
+        )
         matched = {str(p["incidentID"]) for p in matching}
         # Open incidents that did not change: their listing refreshes the row, and GetIncident the
         # clock-dependent duration_seconds (previews do not carry it).
         unchanged_open = [
             p for p in open_now if str(p["incidentID"]) not in matched and str(p["incidentID"]) in stored_ids
         ]
-        refreshed = run_jobs(client, unchanged_open, frozenset({"tasks"}), workers, bars, strict=False)
+        refreshed = run_jobs(
+            client,
+            unchanged_open,
+            frozenset({"tasks"}),
+            workers,
+            bars,
+            False,
+            max_concurrency=ceiling,
+            stats=stats,
+            keep_records=True,
+        )
         logger.info("sync: %d open, unchanged incidents read again for their duration", len(unchanged_open))
     finally:
+        remove()
         bars.close()
 
+    framing = time.monotonic()
     fresh = build_data(matching, collected, frozenset(INCLUDE_ALL), fetched_at, selection)
     failed = collected.failed_ids()
     changed_any = {str(r["incidentID"]) for r in changed}
@@ -277,6 +303,9 @@ def _sync_locked(
         )
     data = _upsert(stored, fresh, replaced, changed_any - matched, _listed_rows(listed, refreshed.full))
     data.fetched_at = fetched_at
+    stats.seconds["frames"] = round(time.monotonic() - framing, 3)
+    stats.seconds["total"] = round(time.monotonic() - started, 3)
+    data.fetch_stats = stats
     data.sync_report = SyncReport(
         "incremental",
         incidents=len(data.incidents),

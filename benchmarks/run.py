@@ -50,6 +50,7 @@ from collections import Counter
 from incident_analytics.emulator import Emulator
 incidents, latency, rate = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
 emu = Emulator(seed=1, incidents=incidents, latency=latency, rate_limit=(rate, 20) if rate > 0 else None).start()
+emu.prerender()  # a server's steady state: answers encoded once, not on each contender's first pass
 print(json.dumps({"url": emu.url, "token": emu.token}), flush=True)
 for line in sys.stdin:
     command, _, arg = line.strip().partition(" ")

@@ -26,6 +26,8 @@ logger = logging.getLogger("incident_analytics")
 SLOW_FACTOR = 2.0
 """A round whose median answer time is this many times the usual one counts as a latency jump."""
 _DRIFT = 1.05  # the usual answer time may creep up this much per round (a server whose speed changes)
+SLOW_MARGIN = 0.010
+"""...and at least this many seconds slower: on loopback a millisecond of jitter is not a slowdown."""
 
 
 class AdaptiveLimit:
@@ -33,8 +35,9 @@ class AdaptiveLimit:
 
     A round is as many answers as there are slots. At the end of a round its median answer time is
     compared with the usual one (the fastest round seen, allowed to drift up slowly): twice as slow
-    halves the limit, otherwise it grows by one. A 429, a 503 or a network error halves it at once,
-    at most once per round (the answers already in flight carry the same news).
+    (and 10 ms slower) halves the limit, but not below ``start``, the concurrency the caller chose;
+    otherwise it grows by one. A 429, a 503 or a network error halves it at once, down to one, at
+    most once per round (the answers already in flight carry the same news).
 
     >>> gate = AdaptiveLimit(start=8, maximum=32)
     >>> with gate.slot():  # doctest: +SKIP
@@ -45,6 +48,7 @@ class AdaptiveLimit:
     def __init__(self, start: int, maximum: int) -> None:
         if not 1 <= start <= maximum:
             raise ValueError(f"the start ({start}) must be between 1 and the maximum ({maximum})")
+        self.start = start
         self.limit = start
         self.maximum = maximum
         self.active = 0
@@ -85,21 +89,22 @@ class AdaptiveLimit:
             self._round.clear()
             usual = median if self._usual is None else min(median, self._usual * _DRIFT)
             self._usual = usual
-            if median > SLOW_FACTOR * usual:
-                self._decrease(f"answers slowed to {median * 1000:.0f} ms from {usual * 1000:.0f} ms")
+            if median > SLOW_FACTOR * usual and median - usual > SLOW_MARGIN:
+                slowed = f"answers slowed to {median * 1000:.0f} ms from {usual * 1000:.0f} ms"
+                self._decrease(slowed, floor=self.start)
             elif self.limit < self.maximum:
                 self.limit += 1
                 self.increases += 1
                 self._cond.notify()
 
-    def _decrease(self, why: str) -> None:
-        if self._since_decrease < self.limit:
+    def _decrease(self, why: str, floor: int = 1) -> None:
+        if self._since_decrease < self.limit or self.limit <= floor:
             return
-        self.limit = max(1, self.limit // 2)
+        self.limit = max(floor, self.limit // 2)
         self.decreases += 1
         self._since_decrease = 0
         self._round.clear()
-        logger.info("concurrency halved to %d: %s", self.limit, why)
+        logger.debug("concurrency halved to %d: %s", self.limit, why)
 
 
 @dataclass

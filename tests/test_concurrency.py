@@ -66,7 +66,32 @@ def test_a_round_twice_as_slow_as_usual_halves_it_and_a_slow_single_answer_does_
     assert gate.limit == 10
     for _ in range(10):
         gate.observe(answer(0.060))  # the whole round three times slower: saturated
-    assert gate.limit == 5 and gate.decreases == 1
+    assert gate.limit == 8 and gate.decreases == 1  # halved, but not below the caller's concurrency
+
+
+def test_a_slowdown_never_takes_it_below_the_start_but_429s_do() -> None:
+    gate = AdaptiveLimit(start=4, maximum=32)
+    for _ in range(40):
+        gate.observe(answer(0.020))
+    grown = gate.limit
+    assert grown > 8
+    for _ in range(10):
+        for _ in range(gate.limit):
+            gate.observe(answer(0.200))
+    assert gate.limit == 4
+    for _ in range(10):
+        for _ in range(gate.limit):
+            gate.observe(answer(status=429))
+    assert gate.limit == 1
+
+
+def test_a_millisecond_of_loopback_jitter_is_not_a_slowdown() -> None:
+    gate = AdaptiveLimit(start=4, maximum=32)
+    for _ in range(10):
+        for seconds in (0.001, 0.004):  # four times slower, but 3 ms
+            for _ in range(gate.limit):
+                gate.observe(answer(seconds))
+    assert gate.decreases == 0 and gate.limit == 24
 
 
 def test_the_gate_never_admits_more_jobs_than_its_limit() -> None:

@@ -54,6 +54,7 @@ produces are in :mod:`.scenarios` and the README):
 from __future__ import annotations
 
 import bisect
+import functools
 import gc
 import itertools
 import math
@@ -62,6 +63,7 @@ import random
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Final
 from zoneinfo import ZoneInfo
 
 from incident_analytics.emulator.model import (
@@ -150,6 +152,7 @@ class SeedData:
         notes: incident ID → description of its data-quality oddity (missing or bad impact times).
         planted: kind (:data:`PLANTED_KINDS`) → IDs of the incidents carrying it, ascending.
         teams: incident ID → owning team (also the ``team`` label when the incident has one).
+        last_seq: the highest ``seq`` of the activity items (they are numbered 1.. in timeline order).
     """
 
     catalog: Catalog
@@ -158,6 +161,7 @@ class SeedData:
     anchor_ns: int
     planted: dict[str, list[str]] = field(default_factory=dict)
     teams: dict[str, str] = field(default_factory=dict)
+    last_seq: int = 0
 
 
 def slugify(title: str) -> str:
@@ -262,7 +266,7 @@ class _Generator:
         teams = {plan.incident_id: plan.team.name for plan in plans}
         for ids in self.planted.values():
             ids.sort(key=int)
-        return SeedData(self.catalog, incidents, self.notes, self.anchor_ns, self.planted, teams)
+        return SeedData(self.catalog, incidents, self.notes, self.anchor_ns, self.planted, teams, self.seq)
 
     # -- planning: the numbers that decide an incident's shape ------------------------------------
 
@@ -414,21 +418,27 @@ class _Generator:
         )
         incident.tasks = system_tasks(plan.created_ns)
         horizon = closed_ns if closed_ns is not None else self.anchor_ns - MINUTE
-        timeline = _Timeline(self, incident, horizon)
+        timeline = _Timeline(rng, plan.created_ns, horizon)
         _Story(self, plan, incident, cast, timeline).tell()
         if not plan.is_drill:
             self._extras(incident, cast, timeline)
-        incident.activity = timeline.finish()
-        incident.version = len(incident.activity)
-        incident.modified_ns = max(item.created_ns for item in incident.activity)
+        rows = timeline.rows
+        first_seq = self.seq + 1
+        self.seq += len(rows)
+        incident.defer_activity(
+            functools.partial(build_activity, incident.incident_id, first_seq, rows, timeline.attachments)
+        )
+        incident.version = len(rows)
+        incident.modified_ns = max(row[_CREATED] for row in rows)
         return incident
 
     def _extras(self, incident: Incident, cast: _Cast, timeline: _Timeline) -> None:
         """A Slack channel (``incidentChannels``, ``refs``), key updates and screenshots on notes."""
         rng = self.extras
-        notes = [item for item in timeline.items if item.kind == "userNote"]
+        getrandbits = rng.getrandbits
+        notes = [row for row in timeline.rows if row[_KIND] == "userNote"]
         if rng.random() < SLACK_CHANNEL_SHARE:
-            channel_id = "C" + f"{rng.getrandbits(40):010X}"
+            channel_id = "C" + f"{getrandbits(40):010X}"
             name = f"inc-{incident.incident_id}-{incident.slug}"[:80]
             incident.channels.append(Channel("slack", channel_id, SLACK_TEAM_ID, name))
             incident.refs.append(
@@ -439,40 +449,39 @@ class _Generator:
                 "incidentUpdated",
                 cast.creator,
                 when,
-                body=f"Created Slack channel #{name}",
-                field_values={"channelID": channel_id},
-                rng=rng,
+                f"Created Slack channel #{name}",
+                {"channelID": channel_id},
+                uid=getrandbits(128),
             )
         severe = self.catalog.severities[incident.severity_id].label in ("Critical", "Major")
         if notes and (severe or rng.random() < 0.2):
             author = cast.commander or cast.creator
             chosen = [notes[0], *rng.sample(notes[1:], min(len(notes) - 1, rng.randrange(3)))]
-            for index, note in enumerate(sorted(chosen, key=lambda item: item.created_ns)):
+            for index, note in enumerate(sorted(chosen, key=_CREATED_OF)):
                 content = KEY_UPDATES[min(index, len(KEY_UPDATES) - 2)]
                 if index and note is notes[-1] and incident.closed_ns is not None:
                     content = KEY_UPDATES[-1]
-                when = note.created_ns + 1000
+                when = note[_CREATED] + 1000
                 update = KeyUpdate(
                     make_uuid(rng), incident.incident_id, None, content, "text/plain", when, when, author, author
                 )
                 incident.key_updates.append(update)
-                item = timeline.add(
+                timeline.add(
                     "incidentUpdated",
                     author,
                     when,
-                    body=f"Key update: {content}",
-                    field_values={"keyUpdateID": update.key_update_id},
-                    rng=rng,
+                    f"Key update: {content}",
+                    {"keyUpdateID": update.key_update_id},
+                    important=True,
+                    uid=getrandbits(128),
                 )
-                item.tags.append("important")
+        attachments = timeline.attachments
         for note in notes:
             if rng.random() < SCREENSHOT_SHARE:
-                name = f"{rng.getrandbits(32):08x}"
+                name = f"{getrandbits(32):08x}"
                 url = f"https://grafana.example.com/render/d-solo/{name}/dashboard.png"
-                note.attachments.append(
-                    Attachment(
-                        make_uuid(rng), note.user_id, url, note.created_ns, "image/png", "image", "png", 48_213, "embed"
-                    )
+                attachments[note[_UID]] = Attachment(
+                    make_uuid(rng), note[_USER], url, note[_CREATED], "image/png", "image", "png", 48_213, "embed"
                 )
 
     def _cast(self, team: Team) -> _Cast:
@@ -537,10 +546,6 @@ class _Generator:
     def name(self, user_id: str) -> str:
         return self.catalog.users[user_id].name
 
-    def next_seq(self) -> int:
-        self.seq += 1
-        return self.seq
-
     def next_working_time(self, ns: int, team: Team) -> int:
         """``ns`` if it is in the team's working hours, else a time early in its next working morning."""
         zone = self.zones[team.name]
@@ -557,21 +562,25 @@ class _Generator:
 class _Story:
     """The timeline of one incident: a burst at declaration, a few while it lasts, one at the end."""
 
+    __slots__ = ("cast", "gen", "getrandbits", "incident", "pending_tasks", "plan", "random", "rng", "rows", "timeline")
+
     def __init__(self, gen: _Generator, plan: _Plan, incident: Incident, cast: _Cast, timeline: _Timeline) -> None:
         self.gen = gen
         self.rng = gen.rng
         self.random = gen.rng.random
+        self.getrandbits = gen.rng.getrandbits
         self.plan = plan
         self.incident = incident
         self.cast = cast
         self.timeline = timeline
+        self.rows = timeline.rows
         self.pending_tasks: list[tuple[Task, str]] = []
 
     def tell(self) -> None:
         plan, timeline, cast = self.plan, self.timeline, self.cast
         created = plan.created_ns
         resolved = self.incident.closed_ns is not None
-        timeline.add("incidentCreated", cast.creator, created, body=f"Incident declared: {self.incident.title}")
+        timeline.add("incidentCreated", cast.creator, created, f"Incident declared: {self.incident.title}")
         t = self._declaration_burst(created)
         final_start = max(t, plan.closed_ns - int(self.rng.uniform(5, 30) * MINUTE)) if resolved else timeline.horizon
         reopen_window = self._reopen(t, final_start) if plan.reopen else None
@@ -608,7 +617,7 @@ class _Story:
         t = created
         if plan.start_ns is not None and plan.start_ns < truncate_seconds(created):
             t = self._step(t, 2, 10)
-            timeline.add("incidentStart", cast.creator, t, event_ns=plan.start_ns, body="Incident start time updated")
+            timeline.add("incidentStart", cast.creator, t, "Incident start time updated", event_ns=plan.start_ns)
         if cast.commander is not None:
             if plan.late_commander:
                 latest = max(LATE_COMMANDER_AFTER, min(6 * HOUR, int((plan.closed_ns - created) * 0.6)))
@@ -630,11 +639,7 @@ class _Story:
                 t = self._step(t, 0.5, 3)
                 text = label.text if label.is_tag else f"{label.key}:{label.text}"
                 timeline.add(
-                    "labelAdded",
-                    cast.creator,
-                    t,
-                    body=f'Added label "{text}"',
-                    field_values={"key": label.key, "label": label.text},
+                    "labelAdded", cast.creator, t, f'Added label "{text}"', {"key": label.key, "label": label.text}
                 )
         for text in rng.sample(CUSTOM_TASKS, pick(rng, (0, 0, 1, 1, 2, 3))):
             t = self._step(t, 0.5, 4)
@@ -647,12 +652,17 @@ class _Story:
     def _burst(self, start: int, items: int) -> int:
         """A few notes and task updates minutes apart by the responders; returns when it ended."""
         t = self.timeline.clamp(start)
+        random, latest, pending_tasks = self.random, self.timeline.latest, self.pending_tasks
         for _ in range(items):
-            if self.pending_tasks and self.rng.random() < 0.4:
+            if pending_tasks and random() < 0.4:
                 self._finish_task(t)
             else:
                 self._note(t)
-            t = self._step(t)
+            # self._step(t) written out (the same draw).
+            t += int((1.0 + 4.0 * random()) * MINUTE)
+            if t > latest:
+                t = latest
+            t -= t % 1000
         return t
 
     def _burst_starts(self, lo: int, hi: int) -> list[int]:
@@ -669,12 +679,13 @@ class _Story:
     # -- items -----------------------------------------------------------------------------------
 
     def _note(self, when: int) -> None:
+        # The hottest item: its row is written here directly (who, text, ID, "important", in draw order).
+        random = self.random
         responders = self.cast.responders
-        who = responders[int(self.random() * len(responders))]
-        item = self.timeline.add("userNote", who, when, body=NOTES[int(self.random() * len(NOTES))])
-        item.immutable, item.relevance = False, "normal"
-        if self.random() < 0.1:
-            item.tags.append("important")
+        who = responders[int(random() * len(responders))]
+        body = NOTES[int(random() * _NOTE_COUNT)]
+        uid = self.getrandbits(128)
+        self.rows.append((when, uid, "userNote", who, when, body, "", None, random() < 0.1))
 
     def _assign(self, role_name: str, holder: str, when: int, task: Task) -> None:
         gen = self.gen
@@ -683,9 +694,9 @@ class _Story:
             "roleAssigned",
             self.cast.creator,
             when,
+            f"{gen.name(holder)} assigned as {role_name}",
+            {"role": role_name},
             subject=holder,
-            body=f"{gen.name(holder)} assigned as {role_name}",
-            field_values={"role": role_name},
         )
         task.status, task.modified_ns = "done", when
         if role_name == "commander":
@@ -697,8 +708,8 @@ class _Story:
             "incidentSeverityChanged",
             who,
             when,
-            body=f"Severity changed from {previous} to {severity}",
-            field_values={"previousSeverity": previous, "severity": severity},
+            f"Severity changed from {previous} to {severity}",
+            {"previousSeverity": previous, "severity": severity},
         )
 
     def _add_task(self, text: str, when: int) -> None:
@@ -709,7 +720,7 @@ class _Story:
         assigned = pick(rng, self.cast.responders) if rng.random() < 0.5 else None
         task = Task(make_uuid(rng), text, "todo", False, created, created, author, assigned)
         self.incident.tasks.append(task)
-        self.timeline.add("taskAdded", author, when, body=f'Added task "{text}"', field_values={"taskID": task.task_id})
+        self.timeline.add("taskAdded", author, when, f'Added task "{text}"', {"taskID": task.task_id})
         resolved = self.incident.closed_ns is not None
         target = (_TASK_STATUS_RESOLVED if resolved else _TASK_STATUS_OPEN).draw(rng)
         if target == "progress":
@@ -726,15 +737,20 @@ class _Story:
             "taskCompleted",
             author,
             truncate_us(task.modified_ns),
-            body=f'Completed task "{task.text}"',
-            field_values={"taskID": task.task_id},
+            f'Completed task "{task.text}"',
+            {"taskID": task.task_id},
         )
 
     def _status(self, previous: str, status: str, when: int, who: str) -> None:
-        item = self.timeline.add("incidentStatusChanged", who, when, body=f"Status changed from {previous} to {status}")
-        item.field_values = {"previousStatus": previous, "status": status}
+        self.timeline.add(
+            "incidentStatusChanged",
+            who,
+            when,
+            f"Status changed from {previous} to {status}",
+            {"previousStatus": previous, "status": status},
+        )
         if status == "resolved":
-            self.timeline.add("incidentClosed", who, when, body="Incident resolved")
+            self.timeline.add("incidentClosed", who, when, "Incident resolved")
 
     def _reopen(self, after: int, final_start: int) -> tuple[int, int] | None:
         """Resolve too early, then reopen; returns the (resolved, reopened) window, or None if no room."""
@@ -749,8 +765,7 @@ class _Story:
         who = self.cast.commander or self.cast.creator
         self._status("active", "resolved", truncate_us(first), who)
         self._status("resolved", "active", truncate_us(reopened), who)
-        item = self.timeline.add("userNote", who, truncate_us(reopened) + 1000, body=REOPEN_NOTE)
-        item.immutable, item.relevance = False, "normal"
+        self.timeline.add("userNote", who, truncate_us(reopened) + 1000, REOPEN_NOTE)
         self.gen.planted["reopened"].append(plan.incident_id)
         return first, reopened
 
@@ -767,20 +782,37 @@ class _Story:
                 "incidentEnd",
                 self.cast.commander or self.cast.creator,
                 edited,
+                "Incident end time updated",
                 event_ns=end,
-                body="Incident end time updated",
             )
 
 
-class _Timeline:
-    """Collects the activity items of one incident, keeping their times inside its lifetime."""
+_Row = tuple[int, int, str, str, int, str, str, dict[str, str] | None, bool]
+"""An activity item while it is generated: ``(event_ns, uid, kind, user_id, created_ns, body,
+subject_user_id, field_values, important)``; :func:`build_activity` makes the records."""
+_EVENT: Final = 0
+_UID: Final = 1
+_KIND: Final = 2
+_USER: Final = 3
+_CREATED: Final = 4
+_CREATED_OF = operator.itemgetter(_CREATED)
+_EVENT_OF = operator.itemgetter(_EVENT)
+_HIGH_RELEVANCE = frozenset(("incidentCreated", "incidentClosed"))
+_NOTE_COUNT = len(NOTES)
 
-    def __init__(self, gen: _Generator, incident: Incident, horizon: int) -> None:
-        self.gen = gen
-        self.incident = incident
+
+class _Timeline:
+    """Collects the activity items of one incident as rows, keeping their times inside its lifetime."""
+
+    __slots__ = ("attachments", "getrandbits", "horizon", "latest", "rows")
+
+    def __init__(self, rng: random.Random, created_ns: int, horizon: int) -> None:
         self.horizon = horizon
-        self.latest = max(horizon - NS_PER_SECOND, incident.created_ns + NS_PER_SECOND)
-        self.items: list[ActivityItem] = []
+        self.latest = max(horizon - NS_PER_SECOND, created_ns + NS_PER_SECOND)
+        self.rows: list[_Row] = []
+        self.attachments: dict[int, Attachment] = {}
+        """Screenshots on notes, by the note's uid."""
+        self.getrandbits = rng.getrandbits
 
     def clamp(self, ns: int) -> int:
         """``ns`` at µs precision, moved before the horizon (close or anchor) if it is past it."""
@@ -793,39 +825,65 @@ class _Timeline:
         kind: str,
         user_id: str,
         created_ns: int,
-        *,
-        event_ns: int | None = None,
-        body: str = "",
-        subject: str = "",
+        body: str,
         field_values: dict[str, str] | None = None,
-        rng: random.Random | None = None,
-    ) -> ActivityItem:
-        """Append an item; ``event_ns`` defaults to ``created_ns``; its ID is drawn from ``rng``."""
-        item = ActivityItem(
-            (rng or self.gen.rng).getrandbits(128),
-            self.incident.incident_id,
-            kind,
-            user_id,
-            created_ns,
-            created_ns if event_ns is None else event_ns,
-            body,
-            0,
-            subject,
-            "",
-            [],
-            True,
-            field_values if field_values is not None else {},
-            "high" if kind in ("incidentCreated", "incidentClosed") else "automatic",
+        *,
+        subject: str = "",
+        event_ns: int | None = None,
+        important: bool = False,
+        uid: int | None = None,
+    ) -> None:
+        """Append an item; ``event_ns`` defaults to ``created_ns``; its ID is drawn from the seed unless given."""
+        if uid is None:
+            uid = self.getrandbits(128)
+        self.rows.append(
+            (
+                created_ns if event_ns is None else event_ns,
+                uid,
+                kind,
+                user_id,
+                created_ns,
+                body,
+                subject,
+                field_values,
+                important,
+            )
         )
-        self.items.append(item)
-        return item
 
-    def finish(self) -> list[ActivityItem]:
-        """The items in timeline order (event time, then insertion), numbered."""
-        ordered = sorted(self.items, key=_EVENT_TIME)
-        for item in ordered:
-            item.seq = self.gen.next_seq()
-        return ordered
+
+def build_activity(
+    incident_id: str, first_seq: int, rows: list[_Row], attachments: dict[int, Attachment]
+) -> list[ActivityItem]:
+    """The activity records of generated rows, in timeline order (event time, then insertion), numbered."""
+    items = []
+    seq = first_seq
+    for event_ns, uid, kind, user_id, created_ns, body, subject, field_values, important in sorted(rows, key=_EVENT_OF):
+        if kind == "userNote":
+            immutable, relevance = False, "normal"
+        else:
+            immutable, relevance = True, "high" if kind in _HIGH_RELEVANCE else "automatic"
+        attachment = attachments.get(uid) if attachments else None
+        items.append(
+            ActivityItem(
+                uid,
+                incident_id,
+                kind,
+                user_id,
+                created_ns,
+                event_ns,
+                body,
+                seq,
+                subject,
+                "",
+                ["important"] if important else [],
+                immutable,
+                {} if field_values is None else field_values,
+                relevance,
+                [] if attachment is None else [attachment],
+            )
+        )
+        seq += 1
+    return items
 
 
 class _Weights:
@@ -839,7 +897,6 @@ class _Weights:
         return self.keys[bisect.bisect(self.cumulative, rng.random() * self.cumulative[-1])]
 
 
-_EVENT_TIME = operator.attrgetter("event_ns")
 _SEVERITY = _Weights(SEVERITY_WEIGHTS)
 _TEAM = _Weights({team.name: team.weight for team in TEAMS})
 _CUSTOMER_FACING = _Weights(CUSTOMER_FACING_VARIANTS)

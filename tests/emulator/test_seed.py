@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 import statistics
 import threading
+import weakref
 from collections import Counter
 from typing import Any
 
@@ -145,6 +147,39 @@ def test_seeded_incidents_compare_by_value() -> None:
     assert a.incidents["7"] == b.incidents["7"]
     other.incidents["7"].activity[-1].body = "edited"
     assert a.incidents["7"] != other.incidents["7"]
+
+
+class _Node:
+    """A small object that can sit in a reference cycle."""
+
+    def __init__(self) -> None:
+        self.other: _Node | None = None
+
+
+def test_generation_leaves_the_garbage_collector_working() -> None:
+    """Generation moves its records to the collector's oldest generation, but freezes nothing.
+
+    Cyclic garbage the program made before is still collected by the next full collection, the
+    generated world is not frozen, and objects the program froze itself stay frozen.
+    """
+    a, b = _Node(), _Node()
+    a.other, b.other = b, a
+    probe = weakref.ref(a)
+    del a, b
+    frozen_before = gc.get_freeze_count()
+    State(1, 200)
+    assert gc.get_freeze_count() == frozen_before == 0
+    gc.collect()
+    assert probe() is None
+    kept = [_Node()]
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        State(1, 50)
+        assert gc.get_freeze_count() == frozen  # the program's frozen objects stay frozen
+    finally:
+        gc.unfreeze()
+    assert kept
 
 
 def test_twenty_thousand_incidents_work() -> None:

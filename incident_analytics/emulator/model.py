@@ -1,5 +1,4 @@
-"""The emulator's in-memory records: plain mutable dataclasses, no behaviour (except that a seeded
-incident's timeline is made when it is first read, see :meth:`Incident.defer_activity`).
+"""The emulator's in-memory records: plain mutable dataclasses, no behaviour.
 
 Times are ``int`` nanoseconds since the epoch (``None`` = unset, rendered as ``""``); see
 :mod:`incident_analytics.emulator.times`. Users, roles and severities are referenced by ID and
@@ -8,9 +7,7 @@ resolved through the :class:`Catalog` when rendering, the way the service joins 
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 TAGS_KEY = "tags"
@@ -270,56 +267,18 @@ class Incident:
     labels: list[Label] = field(default_factory=list)
     assignments: list[Assignment] = field(default_factory=list)
     tasks: list[Task] = field(default_factory=list)
+    activity: list[ActivityItem] = field(default_factory=list)
     version: int = 1
     key_updates: list[KeyUpdate] = field(default_factory=list)
     channels: list[Channel] = field(default_factory=list)
     refs: list[Ref] = field(default_factory=list)
     hook_runs: list[HookRun] = field(default_factory=list)
     field_values: dict[str, str] = field(default_factory=dict)
-    _activity: list[ActivityItem] = field(default_factory=list, init=False, repr=False)
-    _build_activity: Callable[[], list[ActivityItem]] | None = field(default=None, init=False, repr=False)
 
     @property
     def number(self) -> int:
         """The numeric value of ``incident_id``, used to break ordering ties."""
         return int(self.incident_id)
-
-    @property
-    def activity(self) -> list[ActivityItem]:
-        """The timeline items (the seeded ones are made from their compact form when first read)."""
-        if self._build_activity is not None:
-            with _ACTIVITY_BUILD_LOCK:  # two threads reading at once must get (and append to) one list
-                build = self._build_activity
-                if build is not None:
-                    self._activity = build()
-                    self._build_activity = None
-        return self._activity
-
-    @activity.setter
-    def activity(self, items: list[ActivityItem]) -> None:
-        self._activity = items
-        self._build_activity = None
-
-    def defer_activity(self, build: Callable[[], list[ActivityItem]]) -> None:
-        """Let ``build()`` make the timeline when :attr:`activity` is first read.
-
-        A seeded org has hundreds of thousands of timeline items, most never asked for: the
-        generator keeps them compact and the records are made per incident on demand.
-        """
-        self._activity = []
-        self._build_activity = build
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        assert isinstance(other, Incident)
-        return self.activity == other.activity and all(
-            getattr(self, name) == getattr(other, name) for name in _INCIDENT_COMPARED
-        )
-
-
-_ACTIVITY_BUILD_LOCK = threading.Lock()
-_INCIDENT_COMPARED = tuple(f.name for f in fields(Incident) if not f.name.startswith("_"))
 
 
 @dataclass(slots=True)

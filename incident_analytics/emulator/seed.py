@@ -54,7 +54,6 @@ produces are in :mod:`.scenarios` and the README):
 from __future__ import annotations
 
 import bisect
-import functools
 import gc
 import itertools
 import math
@@ -460,9 +459,7 @@ class _Generator:
         count = len(rows) // _WIDTH
         first_seq = self.seq + 1
         self.seq += count
-        incident.defer_activity(
-            functools.partial(build_activity, incident.incident_id, first_seq, rows, timeline.attachments)
-        )
+        incident.activity = build_activity(incident.incident_id, first_seq, rows, timeline.attachments)
         incident.version = count
         incident.modified_ns = max(rows[_CREATED::_WIDTH])
         return incident
@@ -839,10 +836,10 @@ class _Story:
             )
 
 
-# While an incident is generated, each activity item is _WIDTH values in one flat list per incident:
+# While an incident's story is told, each activity item is _WIDTH values appended to one flat list:
 # (event_ns, uid, kind, user_id, created_ns, body, subject_user_id, field_values or None, important).
-# build_activity() makes the records. A flat list instead of a tuple per item leaves the garbage
-# collector one object per incident to look at instead of hundreds of thousands.
+# That is cheaper than making each record and editing it afterwards; build_activity() makes the
+# records, in timeline order, once the story is complete.
 _WIDTH: Final = 9
 _UID: Final = 1
 _KIND: Final = 2

@@ -60,8 +60,10 @@ import math
 import operator
 import random
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, Final, TypeVar
 from zoneinfo import ZoneInfo
 
 from incident_analytics.emulator.model import (
@@ -140,6 +142,8 @@ PLANTED_KINDS = (
 """The keys of :attr:`SeedData.planted`."""
 
 _ESCALATE_FROM = {"Major": "Minor", "Critical": "Major"}
+_SLUG_SEPARATORS = re.compile(r"[^a-z0-9]+")
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -150,6 +154,7 @@ class SeedData:
         notes: incident ID → description of its data-quality oddity (missing or bad impact times).
         planted: kind (:data:`PLANTED_KINDS`) → IDs of the incidents carrying it, ascending.
         teams: incident ID → owning team (also the ``team`` label when the incident has one).
+        last_seq: the highest ``seq`` of the activity items (they are numbered 1.. in timeline order).
     """
 
     catalog: Catalog
@@ -158,11 +163,12 @@ class SeedData:
     anchor_ns: int
     planted: dict[str, list[str]] = field(default_factory=dict)
     teams: dict[str, str] = field(default_factory=dict)
+    last_seq: int = 0
 
 
 def slugify(title: str) -> str:
     """The URL slug of an incident title (lower case, dashes)."""
-    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:80] or "incident"
+    return _SLUG_SEPARATORS.sub("-", title.lower()).strip("-")[:80] or "incident"
 
 
 def system_tasks(created_ns: int) -> list[Task]:
@@ -186,10 +192,27 @@ def generate(seed: int, n: int, anchor: datetime = DEFAULT_ANCHOR) -> SeedData:
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _Generator(rng, catalog, anchor_ns, random.Random(f"emulator-extras-{seed}")).run(n)
+        data = _Generator(rng, catalog, anchor_ns, random.Random(f"emulator-extras-{seed}")).run(n)
+        _settle_in_oldest_generation()
+        return data
     finally:
         if was_enabled:
             gc.enable()
+
+
+def _settle_in_oldest_generation() -> None:
+    """Move every object the cyclic collector tracks into its oldest generation, without scanning them.
+
+    The records just generated live as long as the emulator. Left in the youngest generation, the
+    first collection after generation would traverse all of them (half a million objects for 20,000
+    incidents, about 0.5 s) to free nothing, and the next generation's collection would do it again.
+    ``gc.freeze()`` then ``gc.unfreeze()`` moves them (and whatever else was young) straight to the
+    oldest generation, where full collections see them like any other long-lived data; nothing stays
+    frozen. Skipped when the program froze objects itself, so that those stay frozen.
+    """
+    if gc.get_freeze_count() == 0:
+        gc.freeze()
+        gc.unfreeze()
 
 
 @dataclass(slots=True)
@@ -237,7 +260,21 @@ class _Generator:
         }
         self.severity_by_label = {s.label: s for s in catalog.severities.values()}
         self.roles = {r.name: r for r in catalog.roles.values()}
-        self.tags = {o.value: o for o in catalog.tags_field.options}
+        # (key, value) → the arguments of its Label, for every keyed label and free-form tag.
+        self.label_args = {
+            (key, option.value): (
+                key,
+                option.value,
+                option.description or field.description,
+                option.color or field.color,
+            )
+            for key, field in catalog.label_fields.items()
+            for option in field.options
+        }
+        self.label_args.update(
+            ((TAGS_KEY, o.value), (TAGS_KEY, o.value, o.description, o.color)) for o in catalog.tags_field.options
+        )
+        self.tag_chances: dict[tuple[str, str, bool], tuple[tuple[str, float], ...]] = {}
         self.seq = 0
         self.planted: dict[str, list[str]] = {kind: [] for kind in PLANTED_KINDS}
         self.notes: dict[str, str] = {}
@@ -262,7 +299,7 @@ class _Generator:
         teams = {plan.incident_id: plan.team.name for plan in plans}
         for ids in self.planted.values():
             ids.sort(key=int)
-        return SeedData(self.catalog, incidents, self.notes, self.anchor_ns, self.planted, teams)
+        return SeedData(self.catalog, incidents, self.notes, self.anchor_ns, self.planted, teams, self.seq)
 
     # -- planning: the numbers that decide an incident's shape ------------------------------------
 
@@ -414,65 +451,78 @@ class _Generator:
         )
         incident.tasks = system_tasks(plan.created_ns)
         horizon = closed_ns if closed_ns is not None else self.anchor_ns - MINUTE
-        timeline = _Timeline(self, incident, horizon)
+        timeline = _Timeline(rng, plan.created_ns, horizon)
         _Story(self, plan, incident, cast, timeline).tell()
         if not plan.is_drill:
             self._extras(incident, cast, timeline)
-        incident.activity = timeline.finish()
-        incident.version = len(incident.activity)
-        incident.modified_ns = max(item.created_ns for item in incident.activity)
+        rows = timeline.rows
+        count = len(rows) // _WIDTH
+        first_seq = self.seq + 1
+        self.seq += count
+        incident.activity = build_activity(incident.incident_id, first_seq, rows, timeline.attachments)
+        incident.version = count
+        incident.modified_ns = max(rows[_CREATED::_WIDTH])
         return incident
 
     def _extras(self, incident: Incident, cast: _Cast, timeline: _Timeline) -> None:
         """A Slack channel (``incidentChannels``, ``refs``), key updates and screenshots on notes."""
         rng = self.extras
-        notes = [item for item in timeline.items if item.kind == "userNote"]
+        getrandbits = rng.getrandbits
+        rows = timeline.rows
+        notes = [at for at in range(0, len(rows), _WIDTH) if rows[at + _KIND] == "userNote"]  # where they start
         if rng.random() < SLACK_CHANNEL_SHARE:
-            channel_id = "C" + f"{rng.getrandbits(40):010X}"
+            channel_id = "C" + f"{getrandbits(40):010X}"
             name = f"inc-{incident.incident_id}-{incident.slug}"[:80]
             incident.channels.append(Channel("slack", channel_id, SLACK_TEAM_ID, name))
             incident.refs.append(
                 Ref("slackChannel", channel_id, f"https://slack.com/app_redirect?channel={channel_id}")
             )
-            when = timeline.clamp(incident.created_ns + rng.randrange(5 * NS_PER_SECOND, 2 * MINUTE))
+            when = timeline.clamp(incident.created_ns + 5 * NS_PER_SECOND + _below(getrandbits, _SLACK_DELAY))
             timeline.add(
                 "incidentUpdated",
                 cast.creator,
                 when,
-                body=f"Created Slack channel #{name}",
-                field_values={"channelID": channel_id},
-                rng=rng,
+                f"Created Slack channel #{name}",
+                {"channelID": channel_id},
+                uid=getrandbits(128),
             )
         severe = self.catalog.severities[incident.severity_id].label in ("Critical", "Major")
         if notes and (severe or rng.random() < 0.2):
             author = cast.commander or cast.creator
-            chosen = [notes[0], *rng.sample(notes[1:], min(len(notes) - 1, rng.randrange(3)))]
-            for index, note in enumerate(sorted(chosen, key=lambda item: item.created_ns)):
+            chosen = [notes[0], *_sample(rng, notes[1:], min(len(notes) - 1, _below(getrandbits, 3)))]
+            for index, note in enumerate(sorted(chosen, key=lambda at: rows[at + _CREATED])):
                 content = KEY_UPDATES[min(index, len(KEY_UPDATES) - 2)]
-                if index and note is notes[-1] and incident.closed_ns is not None:
+                if index and note == notes[-1] and incident.closed_ns is not None:
                     content = KEY_UPDATES[-1]
-                when = note.created_ns + 1000
+                when = rows[note + _CREATED] + 1000
                 update = KeyUpdate(
                     make_uuid(rng), incident.incident_id, None, content, "text/plain", when, when, author, author
                 )
                 incident.key_updates.append(update)
-                item = timeline.add(
+                timeline.add(
                     "incidentUpdated",
                     author,
                     when,
-                    body=f"Key update: {content}",
-                    field_values={"keyUpdateID": update.key_update_id},
-                    rng=rng,
+                    f"Key update: {content}",
+                    {"keyUpdateID": update.key_update_id},
+                    important=True,
+                    uid=getrandbits(128),
                 )
-                item.tags.append("important")
+        attachments = timeline.attachments
         for note in notes:
             if rng.random() < SCREENSHOT_SHARE:
-                name = f"{rng.getrandbits(32):08x}"
+                name = f"{getrandbits(32):08x}"
                 url = f"https://grafana.example.com/render/d-solo/{name}/dashboard.png"
-                note.attachments.append(
-                    Attachment(
-                        make_uuid(rng), note.user_id, url, note.created_ns, "image/png", "image", "png", 48_213, "embed"
-                    )
+                attachments[rows[note + _UID]] = Attachment(
+                    make_uuid(rng),
+                    rows[note + _USER],
+                    url,
+                    rows[note + _CREATED],
+                    "image/png",
+                    "image",
+                    "png",
+                    48_213,
+                    "embed",
                 )
 
     def _cast(self, team: Team) -> _Cast:
@@ -489,57 +539,55 @@ class _Generator:
             investigator = pick(rng, [p for p in pool if p != commander] or pool)
         responders = [p for p in (commander, investigator) if p is not None]
         others = [p for p in members if p not in responders]
-        responders += rng.sample(others, min(len(others), pick(rng, (0, 1, 1, 2, 3))))
+        responders += _sample(rng, others, min(len(others), pick(rng, (0, 1, 1, 2, 3))))
         if len(responders) < 2:
-            responders += rng.sample([p for p in self.people if p not in responders], 2 - len(responders))
-        observers = rng.sample(self.people, pick(rng, (0, 0, 1, 1, 2, 3)))
+            responders += _sample(rng, [p for p in self.people if p not in responders], 2 - len(responders))
+        observers = _sample(rng, self.people, pick(rng, (0, 0, 1, 1, 2, 3)))
         creator = commander if commander and rng.random() < 0.6 else pick(rng, members)
         return _Cast(commander, investigator, responders, observers, creator)
 
     def _labels(self, plan: _Plan, resolved: bool) -> tuple[str, str, list[Label]]:
-        rng = self.rng
+        random = self.rng.random
         team = plan.team.name
-        service = pick(rng, plan.team.services)
-        region = pick(rng, REGIONS)
+        services = plan.team.services
+        service = services[int(random() * len(services))]
+        region = REGIONS[int(random() * len(REGIONS))]
+        keyed = self.label_args
         labels: list[Label] = []
-        if rng.random() < 0.95:
-            labels.append(self._keyed("team", team))
-            if rng.random() < 0.85:
-                labels.append(self._keyed("service_name", service))
-        if rng.random() < 0.7:
-            labels.append(self._keyed("region", region))
-        if resolved and not plan.is_drill and rng.random() < 0.6:
-            labels.append(self._keyed("cause", pick(rng, CAUSES)))
-        tag_chances = {
-            "security": 0.35 if team == "identity" else 0.03,
-            "database": 0.35 if team == "payments" else 0.05,
-            "customer-facing": 0.5 if plan.severity in ("Critical", "Major") else 0.12,
-            "network": 0.25 if team == "platform" else 0.05,
-            "PIR not needed": 0.3 if plan.severity == "Minor" else 0.03,
-            "false-positive": 0.4 if plan.severity == "Pending" else 0.01,
-            "follow-up": 0.1,
-            "game-day": 1.0 if plan.is_drill else 0.0,
-        }
-        for text, chance in tag_chances.items():
-            if rng.random() < chance:
+        if random() < 0.95:
+            labels.append(Label(*keyed["team", team]))
+            if random() < 0.85:
+                labels.append(Label(*keyed["service_name", service]))
+        if random() < 0.7:
+            labels.append(Label(*keyed["region", region]))
+        if resolved and not plan.is_drill and random() < 0.6:
+            labels.append(Label(*keyed["cause", CAUSES[int(random() * len(CAUSES))]]))
+        for text, chance in self._tag_chances(team, plan.severity, plan.is_drill):
+            if random() < chance:
                 if text == "customer-facing":
-                    text = _CUSTOMER_FACING.draw(rng)
-                option = self.tags[text]
-                labels.insert(0, Label(TAGS_KEY, text, option.description, option.color))
+                    text = _CUSTOMER_FACING.draw(self.rng)
+                labels.insert(0, Label(*keyed[TAGS_KEY, text]))
         return service, region, labels
 
-    def _keyed(self, key: str, value: str) -> Label:
-        field = self.catalog.label_fields[key]
-        option = field.option(value)
-        assert option is not None
-        return Label(key, value, option.description or field.description, option.color or field.color)
+    def _tag_chances(self, team: str, severity: str, is_drill: bool) -> tuple[tuple[str, float], ...]:
+        """The chance of each free-form label (in draw order) for incidents of this kind."""
+        key = (team, severity, is_drill)
+        chances = self.tag_chances.get(key)
+        if chances is None:
+            chances = self.tag_chances[key] = (
+                ("security", 0.35 if team == "identity" else 0.03),
+                ("database", 0.35 if team == "payments" else 0.05),
+                ("customer-facing", 0.5 if severity in ("Critical", "Major") else 0.12),
+                ("network", 0.25 if team == "platform" else 0.05),
+                ("PIR not needed", 0.3 if severity == "Minor" else 0.03),
+                ("false-positive", 0.4 if severity == "Pending" else 0.01),
+                ("follow-up", 0.1),
+                ("game-day", 1.0 if is_drill else 0.0),
+            )
+        return chances
 
     def name(self, user_id: str) -> str:
         return self.catalog.users[user_id].name
-
-    def next_seq(self) -> int:
-        self.seq += 1
-        return self.seq
 
     def next_working_time(self, ns: int, team: Team) -> int:
         """``ns`` if it is in the team's working hours, else a time early in its next working morning."""
@@ -557,21 +605,25 @@ class _Generator:
 class _Story:
     """The timeline of one incident: a burst at declaration, a few while it lasts, one at the end."""
 
+    __slots__ = ("cast", "gen", "getrandbits", "incident", "pending_tasks", "plan", "random", "rng", "rows", "timeline")
+
     def __init__(self, gen: _Generator, plan: _Plan, incident: Incident, cast: _Cast, timeline: _Timeline) -> None:
         self.gen = gen
         self.rng = gen.rng
         self.random = gen.rng.random
+        self.getrandbits = gen.rng.getrandbits
         self.plan = plan
         self.incident = incident
         self.cast = cast
         self.timeline = timeline
+        self.rows = timeline.rows
         self.pending_tasks: list[tuple[Task, str]] = []
 
     def tell(self) -> None:
         plan, timeline, cast = self.plan, self.timeline, self.cast
         created = plan.created_ns
         resolved = self.incident.closed_ns is not None
-        timeline.add("incidentCreated", cast.creator, created, body=f"Incident declared: {self.incident.title}")
+        timeline.add("incidentCreated", cast.creator, created, f"Incident declared: {self.incident.title}")
         t = self._declaration_burst(created)
         final_start = max(t, plan.closed_ns - int(self.rng.uniform(5, 30) * MINUTE)) if resolved else timeline.horizon
         reopen_window = self._reopen(t, final_start) if plan.reopen else None
@@ -583,9 +635,9 @@ class _Story:
         for start in starts:
             if reopen_window is not None and reopen_window[0] <= start < reopen_window[1]:
                 continue  # nobody works on it while it is (wrongly) resolved
-            self._burst(start, self.rng.randint(2, 4))
+            self._burst(start, 2 + _below(self.getrandbits, 3))  # rng.randint(2, 4)
         if resolved:
-            t = self._burst(final_start, self.rng.randint(1, 2))
+            t = self._burst(final_start, 1 + _below(self.getrandbits, 2))  # rng.randint(1, 2)
             self._close(final_start)
 
     # -- bursts ----------------------------------------------------------------------------------
@@ -608,7 +660,7 @@ class _Story:
         t = created
         if plan.start_ns is not None and plan.start_ns < truncate_seconds(created):
             t = self._step(t, 2, 10)
-            timeline.add("incidentStart", cast.creator, t, event_ns=plan.start_ns, body="Incident start time updated")
+            timeline.add("incidentStart", cast.creator, t, "Incident start time updated", event_ns=plan.start_ns)
         if cast.commander is not None:
             if plan.late_commander:
                 latest = max(LATE_COMMANDER_AFTER, min(6 * HOUR, int((plan.closed_ns - created) * 0.6)))
@@ -630,29 +682,35 @@ class _Story:
                 t = self._step(t, 0.5, 3)
                 text = label.text if label.is_tag else f"{label.key}:{label.text}"
                 timeline.add(
-                    "labelAdded",
-                    cast.creator,
-                    t,
-                    body=f'Added label "{text}"',
-                    field_values={"key": label.key, "label": label.text},
+                    "labelAdded", cast.creator, t, f'Added label "{text}"', {"key": label.key, "label": label.text}
                 )
-        for text in rng.sample(CUSTOM_TASKS, pick(rng, (0, 0, 1, 1, 2, 3))):
+        for text in _sample(rng, CUSTOM_TASKS, pick(rng, (0, 0, 1, 1, 2, 3))):
             t = self._step(t, 0.5, 4)
             self._add_task(text, t)
-        for _ in range(rng.randint(1, 3)):
-            t = self._step(t)
+        random, latest = self.random, timeline.latest
+        for _ in range(1 + _below(self.getrandbits, 3)):  # rng.randint(1, 3)
+            # self._step(t) written out (the same draw).
+            t += int((1.0 + 4.0 * random()) * MINUTE)
+            if t > latest:
+                t = latest
+            t -= t % 1000
             self._note(t)
         return t
 
     def _burst(self, start: int, items: int) -> int:
         """A few notes and task updates minutes apart by the responders; returns when it ended."""
         t = self.timeline.clamp(start)
+        random, latest, pending_tasks = self.random, self.timeline.latest, self.pending_tasks
         for _ in range(items):
-            if self.pending_tasks and self.rng.random() < 0.4:
+            if pending_tasks and random() < 0.4:
                 self._finish_task(t)
             else:
                 self._note(t)
-            t = self._step(t)
+            # self._step(t) written out (the same draw).
+            t += int((1.0 + 4.0 * random()) * MINUTE)
+            if t > latest:
+                t = latest
+            t -= t % 1000
         return t
 
     def _burst_starts(self, lo: int, hi: int) -> list[int]:
@@ -669,12 +727,14 @@ class _Story:
     # -- items -----------------------------------------------------------------------------------
 
     def _note(self, when: int) -> None:
+        # The hottest item: its row is written here directly (who, text, ID, "important", in draw order).
+        random = self.random
         responders = self.cast.responders
-        who = responders[int(self.random() * len(responders))]
-        item = self.timeline.add("userNote", who, when, body=NOTES[int(self.random() * len(NOTES))])
-        item.immutable, item.relevance = False, "normal"
-        if self.random() < 0.1:
-            item.tags.append("important")
+        who = responders[int(random() * len(responders))]
+        body = NOTES[int(random() * _NOTE_COUNT)]
+        uid = self.getrandbits(128)
+        rows = self.rows
+        rows += (when, uid, "userNote", who, when, body, "", None, random() < 0.1)
 
     def _assign(self, role_name: str, holder: str, when: int, task: Task) -> None:
         gen = self.gen
@@ -683,9 +743,9 @@ class _Story:
             "roleAssigned",
             self.cast.creator,
             when,
+            f"{gen.name(holder)} assigned as {role_name}",
+            {"role": role_name},
             subject=holder,
-            body=f"{gen.name(holder)} assigned as {role_name}",
-            field_values={"role": role_name},
         )
         task.status, task.modified_ns = "done", when
         if role_name == "commander":
@@ -697,44 +757,49 @@ class _Story:
             "incidentSeverityChanged",
             who,
             when,
-            body=f"Severity changed from {previous} to {severity}",
-            field_values={"previousSeverity": previous, "severity": severity},
+            f"Severity changed from {previous} to {severity}",
+            {"previousSeverity": previous, "severity": severity},
         )
 
     def _add_task(self, text: str, when: int) -> None:
         rng = self.rng
         # Custom task times keep nanoseconds (nanoseconds were seen on task times, docs/api.md#time-formats).
-        created = when + rng.randrange(1, 1000)
+        created = when + 1 + _below(self.getrandbits, 999)  # rng.randrange(1, 1000)
         author = self._responder()
         assigned = pick(rng, self.cast.responders) if rng.random() < 0.5 else None
         task = Task(make_uuid(rng), text, "todo", False, created, created, author, assigned)
         self.incident.tasks.append(task)
-        self.timeline.add("taskAdded", author, when, body=f'Added task "{text}"', field_values={"taskID": task.task_id})
+        self.timeline.add("taskAdded", author, when, f'Added task "{text}"', {"taskID": task.task_id})
         resolved = self.incident.closed_ns is not None
         target = (_TASK_STATUS_RESOLVED if resolved else _TASK_STATUS_OPEN).draw(rng)
         if target == "progress":
             task.status = "progress"
-            task.modified_ns = max(created, self._step(when, 1, 30) + rng.randrange(1, 1000))
+            task.modified_ns = max(created, self._step(when, 1, 30) + 1 + _below(self.getrandbits, 999))
         elif target == "done":
             self.pending_tasks.append((task, author))
 
     def _finish_task(self, when: int) -> None:
         task, author = self.pending_tasks.pop(0)
         task.status = "done"
-        task.modified_ns = max(task.created_ns, when + self.rng.randrange(1, 1000))
+        task.modified_ns = max(task.created_ns, when + 1 + _below(self.getrandbits, 999))
         self.timeline.add(
             "taskCompleted",
             author,
             truncate_us(task.modified_ns),
-            body=f'Completed task "{task.text}"',
-            field_values={"taskID": task.task_id},
+            f'Completed task "{task.text}"',
+            {"taskID": task.task_id},
         )
 
     def _status(self, previous: str, status: str, when: int, who: str) -> None:
-        item = self.timeline.add("incidentStatusChanged", who, when, body=f"Status changed from {previous} to {status}")
-        item.field_values = {"previousStatus": previous, "status": status}
+        self.timeline.add(
+            "incidentStatusChanged",
+            who,
+            when,
+            f"Status changed from {previous} to {status}",
+            {"previousStatus": previous, "status": status},
+        )
         if status == "resolved":
-            self.timeline.add("incidentClosed", who, when, body="Incident resolved")
+            self.timeline.add("incidentClosed", who, when, "Incident resolved")
 
     def _reopen(self, after: int, final_start: int) -> tuple[int, int] | None:
         """Resolve too early, then reopen; returns the (resolved, reopened) window, or None if no room."""
@@ -749,8 +814,7 @@ class _Story:
         who = self.cast.commander or self.cast.creator
         self._status("active", "resolved", truncate_us(first), who)
         self._status("resolved", "active", truncate_us(reopened), who)
-        item = self.timeline.add("userNote", who, truncate_us(reopened) + 1000, body=REOPEN_NOTE)
-        item.immutable, item.relevance = False, "normal"
+        self.timeline.add("userNote", who, truncate_us(reopened) + 1000, REOPEN_NOTE)
         self.gen.planted["reopened"].append(plan.incident_id)
         return first, reopened
 
@@ -767,20 +831,38 @@ class _Story:
                 "incidentEnd",
                 self.cast.commander or self.cast.creator,
                 edited,
+                "Incident end time updated",
                 event_ns=end,
-                body="Incident end time updated",
             )
 
 
-class _Timeline:
-    """Collects the activity items of one incident, keeping their times inside its lifetime."""
+# While an incident's story is told, each activity item is _WIDTH values appended to one flat list:
+# (event_ns, uid, kind, user_id, created_ns, body, subject_user_id, field_values or None, important).
+# That is cheaper than making each record and editing it afterwards; build_activity() makes the
+# records, in timeline order, once the story is complete.
+_WIDTH: Final = 9
+_UID: Final = 1
+_KIND: Final = 2
+_USER: Final = 3
+_CREATED: Final = 4
+_EVENT_OF = operator.itemgetter(0)
+_HIGH_RELEVANCE = frozenset(("incidentCreated", "incidentClosed"))
+_NOTE_COUNT = len(NOTES)
+_SLACK_DELAY = 2 * MINUTE - 5 * NS_PER_SECOND
 
-    def __init__(self, gen: _Generator, incident: Incident, horizon: int) -> None:
-        self.gen = gen
-        self.incident = incident
+
+class _Timeline:
+    """Collects the activity items of one incident (flat rows), keeping their times inside its lifetime."""
+
+    __slots__ = ("attachments", "getrandbits", "horizon", "latest", "rows")
+
+    def __init__(self, rng: random.Random, created_ns: int, horizon: int) -> None:
         self.horizon = horizon
-        self.latest = max(horizon - NS_PER_SECOND, incident.created_ns + NS_PER_SECOND)
-        self.items: list[ActivityItem] = []
+        self.latest = max(horizon - NS_PER_SECOND, created_ns + NS_PER_SECOND)
+        self.rows: list[Any] = []
+        self.attachments: dict[int, Attachment] = {}
+        """Screenshots on notes, by the note's uid."""
+        self.getrandbits = rng.getrandbits
 
     def clamp(self, ns: int) -> int:
         """``ns`` at µs precision, moved before the horizon (close or anchor) if it is past it."""
@@ -793,39 +875,90 @@ class _Timeline:
         kind: str,
         user_id: str,
         created_ns: int,
-        *,
-        event_ns: int | None = None,
-        body: str = "",
-        subject: str = "",
+        body: str,
         field_values: dict[str, str] | None = None,
-        rng: random.Random | None = None,
-    ) -> ActivityItem:
-        """Append an item; ``event_ns`` defaults to ``created_ns``; its ID is drawn from ``rng``."""
-        item = ActivityItem(
-            (rng or self.gen.rng).getrandbits(128),
-            self.incident.incident_id,
+        *,
+        subject: str = "",
+        event_ns: int | None = None,
+        important: bool = False,
+        uid: int | None = None,
+    ) -> None:
+        """Append an item; ``event_ns`` defaults to ``created_ns``; its ID is drawn from the seed unless given."""
+        if uid is None:
+            uid = self.getrandbits(128)
+        self.rows += (
+            created_ns if event_ns is None else event_ns,
+            uid,
             kind,
             user_id,
             created_ns,
-            created_ns if event_ns is None else event_ns,
             body,
-            0,
             subject,
-            "",
-            [],
-            True,
-            field_values if field_values is not None else {},
-            "high" if kind in ("incidentCreated", "incidentClosed") else "automatic",
+            field_values,
+            important,
         )
-        self.items.append(item)
-        return item
 
-    def finish(self) -> list[ActivityItem]:
-        """The items in timeline order (event time, then insertion), numbered."""
-        ordered = sorted(self.items, key=_EVENT_TIME)
-        for item in ordered:
-            item.seq = self.gen.next_seq()
-        return ordered
+
+def build_activity(
+    incident_id: str, first_seq: int, rows: list[Any], attachments: dict[int, Attachment]
+) -> list[ActivityItem]:
+    """The activity records of generated rows, in timeline order (event time, then insertion), numbered."""
+    items = []
+    seq = first_seq
+    per_item = [iter(rows)] * _WIDTH
+    for event_ns, uid, kind, user_id, created_ns, body, subject, field_values, important in sorted(
+        zip(*per_item, strict=True), key=_EVENT_OF
+    ):
+        if kind == "userNote":
+            immutable, relevance = False, "normal"
+        else:
+            immutable, relevance = True, "high" if kind in _HIGH_RELEVANCE else "automatic"
+        attachment = attachments.get(uid) if attachments else None
+        items.append(
+            ActivityItem(
+                uid,
+                incident_id,
+                kind,
+                user_id,
+                created_ns,
+                event_ns,
+                body,
+                seq,
+                subject,
+                "",
+                ["important"] if important else [],
+                immutable,
+                {} if field_values is None else field_values,
+                relevance,
+                [] if attachment is None else [attachment],
+            )
+        )
+        seq += 1
+    return items
+
+
+def _below(getrandbits: Callable[[int], int], n: int) -> int:
+    """``rng._randbelow(n)`` (what ``randrange``, ``randint`` and ``sample`` draw with), without their checks."""
+    k = n.bit_length()
+    r = getrandbits(k)
+    while r >= n:
+        r = getrandbits(k)
+    return r
+
+
+def _sample(rng: random.Random, population: Sequence[T], k: int) -> list[T]:
+    """``rng.sample(population, k)``: the same draws and result, cheaper for the small samples made here."""
+    n = len(population)
+    if k > 5 or n > 21 or not 0 <= k <= n:  # the cases where sample() works differently (or fails)
+        return rng.sample(population, k)
+    getrandbits = rng.getrandbits
+    pool = list(population)
+    result = []
+    for i in range(k):
+        j = _below(getrandbits, n - i)
+        result.append(pool[j])
+        pool[j] = pool[n - i - 1]
+    return result
 
 
 class _Weights:
@@ -839,7 +972,6 @@ class _Weights:
         return self.keys[bisect.bisect(self.cumulative, rng.random() * self.cumulative[-1])]
 
 
-_EVENT_TIME = operator.attrgetter("event_ns")
 _SEVERITY = _Weights(SEVERITY_WEIGHTS)
 _TEAM = _Weights({team.name: team.weight for team in TEAMS})
 _CUSTOMER_FACING = _Weights(CUSTOMER_FACING_VARIANTS)

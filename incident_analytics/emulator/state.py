@@ -110,7 +110,7 @@ class State(OrgWrites):
         # session of writes gives the same IDs.
         self._ids = random.Random(f"emulator-writes-{seed}")
         self.lock = threading.RLock()
-        self._seq = max((a.seq for i in data.incidents for a in i.activity), default=0)
+        self._seq = data.last_seq
         self._subjects: dict[str, tuple[int, Subject]] = {}
         # Stamps of the encoded-answer caches (wire.py, Api.selection): ``changes`` moves on every
         # write, ``catalog_version`` on every write that may change how any incident renders.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -69,3 +71,42 @@ def preview_ids(client: httpx.Client, query_string: str, **query: Any) -> list[s
     """Incident IDs of all pages of QueryIncidentPreviews (limit 100) for a query string."""
     q = {"limit": 100, "queryString": query_string, **query}
     return [p["incidentID"] for p in all_items(client, "IncidentsService.QueryIncidentPreviews", q, "incidentPreviews")]
+
+
+def world_digest(state: Any) -> str:
+    """sha256 of everything a seeded emulator state holds, in a canonical form.
+
+    Covers the catalogue (users, roles, severities, label fields, statuses) and every incident with
+    its labels, tasks, assignments, timeline (each item's every field), key updates, channels and
+    refs, plus the state's notes, planted effects, teams and anchor. Records are read through their
+    public attributes (a field kept behind a property, such as a lazily made timeline, is read
+    through the property), so the digest depends on the data, not on how it is stored.
+    """
+    digest = hashlib.sha256()
+    for part in (state.catalog, *state.incidents.values(), state.notes, state.planted, state.teams, state.anchor_ns):
+        digest.update(repr(_canonical(part)).encode())
+    return digest.hexdigest()
+
+
+_ATTRIBUTES: dict[type, list[str]] = {}
+
+
+def _attributes(cls: type) -> list[str]:
+    names = _ATTRIBUTES.get(cls)
+    if names is None:
+        public = {f.name.lstrip("_") for f in dataclasses.fields(cls)}
+        names = _ATTRIBUTES[cls] = sorted(name for name in public if hasattr(cls, name))
+    return names
+
+
+def _canonical(value: Any) -> Any:
+    if value is None or isinstance(value, (str, int, float)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted((_canonical(v) for v in value), key=repr)
+    if isinstance(value, dict):
+        return sorted((str(k), _canonical(v)) for k, v in value.items())
+    cls = type(value)
+    return (cls.__name__, [(name, _canonical(getattr(value, name))) for name in _attributes(cls)])

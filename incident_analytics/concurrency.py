@@ -15,9 +15,11 @@ from __future__ import annotations
 import logging
 import statistics
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from .transport import AttemptEvent
 
@@ -136,6 +138,16 @@ class FetchStats:
     increases: int = 0
     decreases: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic, repr=False, compare=False)
+    """When the run began (``time.monotonic``): phases are timed from here unless told otherwise."""
+
+    def listen(self, requester: IncidentClientLike) -> Callable[[], None]:
+        """Count every attempt of ``requester`` (an ``IncidentClient``) into these stats; returns the remover."""
+        return requester.add_listener(StatsRecorder(self))
+
+    def mark(self, phase: str, since: float | None = None) -> None:
+        """Record the seconds of ``phase``: from ``since`` (a ``time.monotonic`` value) or the start, to now."""
+        self.seconds[phase] = round(time.monotonic() - (self.started if since is None else since), 3)
 
     def add_gate(self, gate: AdaptiveLimit) -> None:
         """Fold in what one gate did (a sync runs two)."""
@@ -148,6 +160,12 @@ class FetchStats:
         """Requests over the total wall time (0 before it is known)."""
         total = self.seconds.get("total", 0.0)
         return self.requests / total if total > 0 else 0.0
+
+
+class IncidentClientLike(Protocol):
+    """Anything that tells attempt listeners (``IncidentClient``, ``SyncRequester``)."""
+
+    def add_listener(self, listener: Callable[[AttemptEvent], None]) -> Callable[[], None]: ...
 
 
 class StatsRecorder:

@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 
 from . import frames
 from .client import IncidentClient
-from .concurrency import AdaptiveLimit, FetchStats, StatsRecorder
+from .concurrency import AdaptiveLimit, FetchStats
 from .errors import IncidentAPIError, ResponseFormatError
 from .rpc import QUERY_ACTIVITY
 from .rpc import QUERY_PREVIEWS as QUERY
@@ -770,11 +770,10 @@ def fetch(
     fetched_at = pd.Timestamp.now(tz="UTC")
     listing_errors: list[dict[str, Any]] = []
     stats = FetchStats(concurrency=workers, max_concurrency=ceiling)
-    started = time.monotonic()
-    remove = client.add_listener(StatsRecorder(stats))
+    remove = stats.listen(client)
     try:
         previews = list_previews(client, selection, bars, limit=limit, errors=None if strict else listing_errors)
-        stats.seconds["listing"] = round(time.monotonic() - started, 3)
+        stats.mark("listing")
         collected = run_jobs(client, previews, parts, workers, bars, strict, max_concurrency=ceiling, stats=stats)
     finally:
         remove()
@@ -782,8 +781,8 @@ def fetch(
     collected.errors[:0] = listing_errors
     framing = time.monotonic()
     data = build_data(previews, collected, parts, fetched_at, selection, strict=strict)
-    stats.seconds["frames"] = round(time.monotonic() - framing, 3)
-    stats.seconds["total"] = round(time.monotonic() - started, 3)
+    stats.mark("frames", since=framing)
+    stats.mark("total")
     data.fetch_stats = stats
     logger.info(
         "fetched %d incidents (%d tasks, %d labels, %d activity items, %d errors)",

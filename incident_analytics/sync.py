@@ -48,7 +48,7 @@ import pandas as pd
 
 from . import frames
 from .client import IncidentClient
-from .concurrency import FetchStats, StatsRecorder
+from .concurrency import FetchStats
 from .fetch import (
     INCLUDE_ALL,
     SORT_KEYS,
@@ -211,8 +211,7 @@ def _sync_locked(
     horizon = _horizon(stored, overlap)
     stored_ids = set(stored.incidents["incident_id"].astype(str))
     stats = FetchStats(concurrency=workers, max_concurrency=ceiling)
-    started = time.monotonic()
-    remove = client.add_listener(StatsRecorder(stats))
+    remove = stats.listen(client)
     try:
 
         def older(record: dict[str, Any]) -> bool:
@@ -258,7 +257,7 @@ def _sync_locked(
             len(matching),
             len(open_now),
         )
-        stats.seconds["listing"] = round(time.monotonic() - started, 3)
+        stats.mark("listing")
         collected = run_jobs(
             client, matching, frozenset(INCLUDE_ALL), workers, bars, False, max_concurrency=ceiling, stats=stats
         )
@@ -303,8 +302,8 @@ def _sync_locked(
         )
     data = _upsert(stored, fresh, replaced, changed_any - matched, _listed_rows(listed, refreshed.full))
     data.fetched_at = fetched_at
-    stats.seconds["frames"] = round(time.monotonic() - framing, 3)
-    stats.seconds["total"] = round(time.monotonic() - started, 3)
+    stats.mark("frames", since=framing)
+    stats.mark("total")
     data.fetch_stats = stats
     data.sync_report = SyncReport(
         "incremental",

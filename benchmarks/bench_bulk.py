@@ -31,7 +31,7 @@ import time
 from collections import Counter
 
 import pandas as pd
-from emulator_process import EmulatorProcess
+from emulator_process import EmulatorProcess, server_script
 
 import incident_analytics as ia
 from incident_analytics.bulk import LabelPlan, apply_label_changes, plan_label_changes
@@ -40,26 +40,10 @@ from incident_analytics.emulator import Emulator
 PER_INCIDENT_ADDS, PER_INCIDENT_REMOVES = 6, 2
 
 # The emulator in its own process (no GIL shared with the client), driven over stdin.
-_SERVER = """
-import json, sys, time
-from collections import Counter
-from incident_analytics.emulator import Emulator
+_SERVER = server_script("""
 incidents, rate, burst = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
 emu = Emulator(seed=2, incidents=incidents, rate_limit=(rate, burst)).start()
-print(json.dumps({"url": emu.url, "token": emu.token}), flush=True)
-for line in sys.stdin:
-    command, _, arg = line.strip().partition(" ")
-    if command == "latency":
-        emu.latency = float(arg)
-        print("{}", flush=True)
-    elif command == "stats":
-        records = emu.requests
-        print(json.dumps({"requests": len(records), "cpu": time.process_time(),
-                          "statuses": Counter(str(r.status) for r in records),
-                          "methods": Counter(r.method.rsplit(".", 1)[-1] for r in records)}), flush=True)
-        emu.reset_requests()
-emu.stop()
-"""
+""")
 
 
 def start_emulator(incidents: int, rate: float, burst: int) -> EmulatorProcess:

@@ -12,6 +12,31 @@ import sys
 from typing import Any
 
 
+def server_script(setup: str) -> str:
+    """A server script: ``setup`` (Python lines binding ``emu``, a started ``Emulator``, from
+    ``sys.argv``), then the commands every benchmark sends: ``latency S`` sets the latency, ``stats``
+    answers the requests so far (count, CPU seconds, statuses, methods) and resets the log."""
+    return f"""
+import json, sys, time
+from collections import Counter
+from incident_analytics.emulator import Emulator
+{setup.strip()}
+print(json.dumps({{"url": emu.url, "token": emu.token}}), flush=True)
+for line in sys.stdin:
+    command, _, arg = line.strip().partition(" ")
+    if command == "latency":
+        emu.latency = float(arg)
+        print("{{}}", flush=True)
+    elif command == "stats":
+        records = emu.requests
+        print(json.dumps({{"requests": len(records), "cpu": time.process_time(),
+                          "statuses": Counter(str(r.status) for r in records),
+                          "methods": Counter(r.method for r in records)}}), flush=True)
+        emu.reset_requests()
+emu.stop()
+"""
+
+
 class EmulatorProcess:
     """``with EmulatorProcess(script, *args) as server:`` -> ``server.url``, ``server.token``, ``server.ask``."""
 

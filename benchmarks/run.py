@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import baselines
 import bench_bulk
 import bench_metrics
-from emulator_process import EmulatorProcess
+from emulator_process import EmulatorProcess, server_script
 
 import incident_analytics as ia
 from incident_analytics import frames, report
@@ -44,27 +44,11 @@ HERE = Path(__file__).resolve().parent
 QUERY = "IncidentsService.QueryIncidentPreviews"
 
 # The emulator in its own process, driven over stdin: set latency, read and reset its request log.
-_SERVER = """
-import json, sys, time
-from collections import Counter
-from incident_analytics.emulator import Emulator
+_SERVER = server_script("""
 incidents, latency, rate = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
 emu = Emulator(seed=1, incidents=incidents, latency=latency, rate_limit=(rate, 20) if rate > 0 else None).start()
 emu.prerender()  # a server's steady state: answers encoded once, not on each contender's first pass
-print(json.dumps({"url": emu.url, "token": emu.token}), flush=True)
-for line in sys.stdin:
-    command, _, arg = line.strip().partition(" ")
-    if command == "latency":
-        emu.latency = float(arg)
-        print("{}", flush=True)
-    elif command == "stats":
-        records = emu.requests
-        print(json.dumps({"requests": len(records), "cpu": time.process_time(),
-                          "statuses": Counter(str(r.status) for r in records),
-                          "methods": Counter(r.method for r in records)}), flush=True)
-        emu.reset_requests()
-emu.stop()
-"""
+""")
 
 
 def start_emulator(incidents: int, latency: float, rate: float = 0.0) -> EmulatorProcess:

@@ -63,6 +63,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, Final, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -459,7 +460,9 @@ class _Generator:
         count = len(rows) // _WIDTH
         first_seq = self.seq + 1
         self.seq += count
-        incident.activity = build_activity(incident.incident_id, first_seq, rows, timeline.attachments)
+        # The records are made when the timeline is first read (Incident.activity): every draw is made
+        # above, so the world is the same, and a server never asked about an incident never pays for them.
+        incident._activity_draft = partial(build_activity, incident.incident_id, first_seq, rows, timeline.attachments)
         incident.version = count
         incident.modified_ns = max(rows[_CREATED::_WIDTH])
         return incident

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import itertools
 import statistics
+import threading
 import weakref
 from collections import Counter
 from typing import Any
@@ -142,6 +143,50 @@ def test_generation_leaves_the_garbage_collector_working() -> None:
     finally:
         gc.unfreeze()
     assert any(item is kept for item in gc.get_objects())
+
+
+def test_reading_timelines_leaves_the_garbage_collector_working() -> None:
+    """Timelines are made when first read; that, too, keeps collecting garbage and keeps others' freezes."""
+    state = State(1, 200)
+    a, b = _Node(), _Node()
+    a.other, b.other = b, a
+    probe = weakref.ref(a)
+    del a, b
+    assert sum(len(incident.activity) for incident in state.incidents.values()) > 200
+    assert gc.get_freeze_count() == 0 and gc.isenabled()
+    gc.collect()
+    assert probe() is None
+    later = State(1, 50)
+    kept = _Node()
+    gc.freeze()
+    try:
+        assert all(incident.activity for incident in later.incidents.values())
+        assert gc.get_freeze_count() > 0
+        assert not any(item is kept for item in gc.get_objects())
+    finally:
+        gc.unfreeze()
+
+
+def test_a_timeline_is_made_once_when_many_threads_read_it_first() -> None:
+    """Concurrent first reads (the server's threads) see one list, so a note added by one is kept."""
+    state = State(2, 100)
+    incident = state.incidents["60"]
+    start = threading.Barrier(8)
+    seen: list[list[Any]] = []
+
+    def read() -> None:
+        start.wait()
+        seen.append(incident.activity)
+
+    threads = [threading.Thread(target=read) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len({id(items) for items in seen}) == 1 and len(seen) == 8
+    note = state.add_note(incident, "after the first reads", event_ns=None, field_values={})
+    assert incident.activity[-1] is note and seen[0][-1] is note
+    assert [a.seq for a in incident.activity] == sorted(a.seq for a in incident.activity)
 
 
 def test_twenty_thousand_incidents_work() -> None:

@@ -18,7 +18,14 @@ import pytest
 import incident_analytics as ia
 from incident_analytics.config import RetryPolicy
 from incident_analytics.emulator import Emulator
-from incident_analytics.transport import AttemptEvent, excerpt, method_kind, parse_retry_after, retry_decision
+from incident_analytics.transport import (
+    AttemptEvent,
+    RateLimiter,
+    excerpt,
+    method_kind,
+    parse_retry_after,
+    retry_decision,
+)
 from tests.fakes import ScriptedAPI, SleepRecorder, json_reply, text_reply
 from tests.loopback import serve, trickling, url_of
 
@@ -895,3 +902,15 @@ def test_a_mock_patched_into_httpcore_sees_the_requests(monkeypatch: pytest.Monk
         client.roles.list()
         assert len(server.seen) == 3
     assert seen == ["/api/plugins/grafana-irm-app/resources/api/v1/RolesService.GetRoles"]
+
+
+def test_rate_limiter_slots_and_how_late_a_sender_may_be() -> None:
+    now = [100.0]
+    limiter = RateLimiter(100.0, clock=lambda: now[0])
+    assert [limiter.reserve_slot() for _ in range(3)] == pytest.approx([100.0, 100.01, 100.02])
+    assert limiter.tolerance == pytest.approx(0.04)  # four slots at 100/s
+    now[0] = 100.05
+    assert not limiter.missed(100.02)  # 30 ms late: still within four slots
+    now[0] = 100.07
+    assert limiter.missed(100.02)  # 50 ms late: book again
+    assert RateLimiter(10_000.0).tolerance == pytest.approx(0.010)  # never below scheduling jitter

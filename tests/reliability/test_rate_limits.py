@@ -4,6 +4,8 @@ tests/test_bulk.py; Retry-After parsing and capping in tests/test_transport.py."
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter
 
 import pytest
@@ -46,3 +48,27 @@ def test_one_at_a_time_under_the_servers_rate_gets_no_429() -> None:
             client.roles.list()
         statuses = Counter(r.status for r in emu.requests)
     assert statuses == {200: 45}, statuses
+
+
+def test_senders_that_wake_late_for_their_slots_do_not_reach_the_server_together() -> None:
+    """A stall (here: the main thread holding the GIL, as frame building does) makes every booked
+    slot pass at once; the senders book again instead of sending together into the server's burst."""
+    with Emulator(seed=SEED, incidents=5, rate_limit=(50.0, 3)) as emu, \
+            ia.IncidentClient(emu.url, emu.token, rate_limit=40.0) as client:
+        start = threading.Barrier(9)
+
+        def work() -> None:
+            start.wait()
+            for _ in range(6):
+                client.roles.list()
+
+        threads = [threading.Thread(target=work) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        start.wait()
+        time.sleep(0.15)
+        sum(range(12_000_000))  # holds the GIL for a few hundred ms: no thread can send meanwhile
+        for thread in threads:
+            thread.join()
+        statuses = Counter(r.status for r in emu.requests)
+    assert statuses == {200: 48}, statuses

@@ -264,26 +264,28 @@ def rate_limit_section(args: argparse.Namespace, table: Table, reference: ia.Inc
     print(f"fetch under a server rate limit of {rate:.0f} requests/s", flush=True)
     clients = {
         "client told the limit (rate_limit=)": {"rate_limit": rate},
-        "client not told (adaptive concurrency, shared Retry-After)": {},
+        "client not told (learns the rate from its 429s, shared Retry-After)": {},
     }
     with start_emulator(n, lat, rate) as server:
         server.ask("stats")
-        runs: dict[str, list[tuple[float, int, int, ia.IncidentData]]] = {name: [] for name in clients}
+        runs: dict[str, list[tuple[float, int, int, ia.IncidentData, float | None]]] = {name: [] for name in clients}
         for r in range(max(1, args.repeats - 1)):
             for name in (list(clients) if r % 2 == 0 else list(reversed(clients))):
                 with ia.IncidentClient(server.url, server.token, **clients[name]) as client:
                     seconds, data = timed(lambda: ia.fetch(client, concurrency=args.concurrency, progress=False))
+                    learned = client.learned_rate
                 got = server.ask("stats")
-                runs[name].append((seconds, got["requests"], int(got["statuses"].get("429", 0)), data))
+                runs[name].append((seconds, got["requests"], int(got["statuses"].get("429", 0)), data, learned))
     for name, done in runs.items():
-        seconds, requests, refused, data = sorted(done, key=lambda run: run[0])[len(done) // 2]
+        seconds, requests, refused, data, learned = sorted(done, key=lambda run: run[0])[len(done) // 2]
         for frame in ("incidents", "tasks", "labels", "assignments", "activity"):
             # An open incident's duration is counted up to the moment of the read.
             mine, theirs = (getattr(d, frame).drop(columns=["duration_seconds"], errors="ignore")
                             for d in (data, reference))
             pd.testing.assert_frame_equal(mine, theirs, obj=frame)
         answered = requests - refused
-        note = (f"{name}: {refused} of {requests} requests answered 429 ({100 * refused / requests:.2f}%); "
+        pace = f"; paced at {learned:.0f} req/s at the end" if learned is not None else ""
+        note = (f"{name}: {refused} of {requests} requests answered 429 ({100 * refused / requests:.2f}%){pace}; "
                 "frames identical to the unlimited fetch")
         table.add(f"fetch {n} incidents, server limit {rate:.0f} req/s", f"{answered / seconds:.0f} req/s",
                   "the allowed rate", f"{rate:.0f} req/s", f"{100 * answered / seconds / rate:.0f}% of it", note)

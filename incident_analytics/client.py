@@ -561,7 +561,8 @@ class IncidentClient:
     * **max_retries** - retries after the first attempt (overrides ``retry.max_retries``).
     * **retry** - a full ``RetryPolicy``.
     * **rate_limit** - at most this many requests per second from this client, spaced evenly (no
-      bursts; None: no limit).
+      bursts). None: no limit until the server answers 429, then the pace it was accepting
+      (:attr:`learned_rate`). Pass the limit when you know it: nothing is then refused.
     * **max_response_bytes** - largest decoded (un-gzipped) response body accepted, checked while
       it streams in (default 64 MiB); a larger one raises ``ResponseFormatError``.
     * **max_pages** - page ceiling of every listing (default ``config.DEFAULT_MAX_PAGES``, 10,000:
@@ -631,6 +632,17 @@ class IncidentClient:
         Every request takes this path: headers, gzip, deadlines, size cap, retries and error mapping.
         """
         return self._requester.call(method, body)
+
+    @property
+    def learned_rate(self) -> float | None:
+        """Requests per second this client paces itself at after the server answered 429, or None.
+
+        Only without ``rate_limit=``: the API publishes no limit, so the first 429 (whose
+        ``Retry-After`` holds back every request) sets the pace at 90% of the rate the server was
+        accepting just before; the pace creeps up 0.5% per quiet second and is dropped after a
+        minute without a 429.
+        """
+        return self._requester.learned_rate
 
     def add_listener(self, listener: Callable[[AttemptEvent], None]) -> Callable[[], None]:
         """Call ``listener(event)`` after every attempt (an ``AttemptEvent``); returns a remover.
@@ -743,6 +755,17 @@ class AsyncIncidentClient:
     async def call(self, method: str, body: Mapping[str, Any] | None = None) -> JSONDict:
         """Async twin of :meth:`IncidentClient.call`."""
         return await self._requester.call(method, body)
+
+    @property
+    def learned_rate(self) -> float | None:
+        """Requests per second this client paces itself at after the server answered 429, or None.
+
+        Only without ``rate_limit=``: the API publishes no limit, so the first 429 (whose
+        ``Retry-After`` holds back every request) sets the pace at 90% of the rate the server was
+        accepting just before; the pace creeps up 0.5% per quiet second and is dropped after a
+        minute without a 429.
+        """
+        return self._requester.learned_rate
 
     def add_listener(self, listener: Callable[[AttemptEvent], None]) -> Callable[[], None]:
         """Call ``listener(event)`` after every attempt (an ``AttemptEvent``), in the event loop; returns a remover.

@@ -54,6 +54,7 @@ from .errors import (
     error_class_for_status,
 )
 from .methods import RetryKind, method_info
+from .pacing import REBOOKINGS, LearnedRate, RateLimiter
 from .types import JSONDict
 
 logger = logging.getLogger("incident_analytics")
@@ -372,69 +373,6 @@ def network_error(
 
 
 # --------------------------------------------------------------------------------------------------
-# Client-side rate limiting.
-
-
-class RateLimiter:
-    """A token bucket: at most ``rate`` requests per second on average, bursts up to ``burst``.
-
-    Thread-safe. ``reserve_slot()`` books the next slot and gives its moment, so the sync and async
-    transports can each sleep in their own way; ``missed(slot)`` says whether a sender woke so late
-    for it that it should book again rather than send (see there).
-    """
-
-    def __init__(self, rate: float, burst: int = 1, *, clock: Callable[[], float] = time.monotonic) -> None:
-        if rate <= 0:
-            raise ValueError(f"rate limit must be > 0 requests per second, got {rate}")
-        if burst < 1:
-            raise ValueError(f"burst must be >= 1, got {burst}")
-        self.rate = rate
-        self.burst = burst
-        self.tolerance = max(_LATE_SLOTS / rate, _LATE_FLOOR_S)
-        """How late a sender may be for its slot and still use it (seconds)."""
-        self._clock = clock
-        self._tokens = float(burst)
-        self._last = clock()
-        self._lock = threading.Lock()
-
-    def reserve_slot(self) -> float:
-        """Take one token; return the clock moment from which it may be used (now when one is free)."""
-        with self._lock:
-            now = self._clock()
-            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
-            self._last = now
-            self._tokens -= 1.0
-            return now if self._tokens >= 0 else now - self._tokens / self.rate
-
-    def reserve(self) -> float:
-        """Take one token; return the seconds to wait before using it (0 when one is free)."""
-        return max(0.0, self.reserve_slot() - self._clock())
-
-    def seconds_until(self, slot: float) -> float:
-        """Seconds from now until ``slot`` (negative once it has passed)."""
-        return slot - self._clock()
-
-    def missed(self, slot: float) -> bool:
-        """Whether ``slot`` passed more than :attr:`tolerance` ago.
-
-        Slots are booked ahead, one per sender. When the process stalls (the GIL held while frames
-        are built, a busy CPU), every sender whose slot passed meanwhile wakes at once: measured on
-        the benchmark, 34 requests reached a 200/s server within 100 ms, its burst of 20 answered
-        429, and the ``Retry-After: 1`` that followed held back the whole pool. A sender that missed
-        its slot books a new one instead, so the requests leave spaced out again.
-        """
-        return self._clock() - slot > self.tolerance
-
-
-_LATE_SLOTS = 4
-"""A sender may be up to this many slots late and still send (4 x 5 ms at 200 requests/s)."""
-_LATE_FLOOR_S = 0.010
-"""…and at least this late: ordinary scheduling jitter is a few milliseconds."""
-_REBOOKINGS = 3
-"""How many times a sender that keeps waking late books again before it sends regardless."""
-
-
-# --------------------------------------------------------------------------------------------------
 # Reading a body under a size cap and a deadline.
 
 
@@ -696,6 +634,8 @@ class _BaseRequester:
         self.settings = settings
         self._rng = rng or random.Random()
         self._limiter = RateLimiter(settings.rate_limit, settings.rate_burst) if settings.rate_limit else None
+        # Without a rate limit from the caller, the server's is learned from its 429s (pacing.py).
+        self._learned = LearnedRate() if self._limiter is None else None
         self._unversioned = unversioned_base(settings.base_url)
         self._plugin_id = plugin_id_of(settings.base_url)
         self._urls: dict[str, httpx.URL] = {}
@@ -761,9 +701,23 @@ class _BaseRequester:
         with self._resume_lock:
             if until > self._resume_at:
                 self._resume_at = until
+        if status == 429 and self._learned is not None:
+            rate = self._learned.refused(resume_at=until)
+            if rate is not None:
+                logger.info("HTTP 429 without a rate limit set: pacing at %.1f requests/s from now on", rate)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("HTTP %d with Retry-After %s: every sender waits %.3fs", status, retry_after, seconds)
         return until
+
+    @property
+    def learned_rate(self) -> float | None:
+        """The requests per second learned from 429s (when no ``rate_limit`` was given), or None."""
+        return self._learned.rate if self._learned is not None else None
+
+    def _pace(self) -> RateLimiter | None:
+        if self._limiter is not None:
+            return self._limiter
+        return self._learned.limiter if self._learned is not None else None
 
     def url_for(self, method: str) -> str:
         """The full URL of ``Service.Method`` (the unversioned prefix for methods catalogued so)."""
@@ -1107,9 +1061,9 @@ class SyncRequester(_BaseRequester):
             wait = resume_at - time.monotonic()
             if wait > 0:
                 self._sleep(wait)
-        limiter = self._limiter
+        limiter = self._pace()
         if limiter is not None:
-            for _ in range(_REBOOKINGS + 1):
+            for _ in range(REBOOKINGS + 1):
                 slot = limiter.reserve_slot()
                 if (wait := limiter.seconds_until(slot)) > 0:
                     self._sleep(wait)
@@ -1145,6 +1099,8 @@ class SyncRequester(_BaseRequester):
                 if self._listeners:
                     self._notify(method, exc.status_code, sent, None, False)
                 raise
+            if self._learned is not None and answer.status != 429:
+                self._learned.answered()
             retry_after = answer.head.get("retry-after")
             decision = self._decision(method, attempt, started, answer.status, retry_after)
             self._log(method, answer.status, attempt, started, decision.reason if decision.retry else "")
@@ -1220,9 +1176,9 @@ class AsyncRequester(_BaseRequester):
             wait = resume_at - time.monotonic()
             if wait > 0:
                 await self._sleep(wait)
-        limiter = self._limiter
+        limiter = self._pace()
         if limiter is not None:
-            for _ in range(_REBOOKINGS + 1):
+            for _ in range(REBOOKINGS + 1):
                 slot = limiter.reserve_slot()
                 if (wait := limiter.seconds_until(slot)) > 0:
                     await self._sleep(wait)
@@ -1258,6 +1214,8 @@ class AsyncRequester(_BaseRequester):
                 if self._listeners:
                     self._notify(method, exc.status_code, sent, None, False)
                 raise
+            if self._learned is not None and answer.status != 429:
+                self._learned.answered()
             retry_after = answer.head.get("retry-after")
             decision = self._decision(method, attempt, started, answer.status, retry_after)
             self._log(method, answer.status, attempt, started, decision.reason if decision.retry else "")

@@ -1,6 +1,6 @@
 """Pacing for a client that was not told the server's rate limit: learn it from the server's 429s.
 
-The Incident API publishes no rate limit (FACTS.md §2) and ``Retry-After`` is in whole seconds, so
+The Incident API publishes no rate limit (docs/api.md#rate-limits) and ``Retry-After`` is in whole seconds, so
 every 429 holds the whole pool back for at least a second. A client that only backs off its
 concurrency keeps meeting the limit: measured at 2,000 incidents against a 200 requests/s server,
 8.3% of requests were answered 429 and the fetch ran at 24% of the allowed rate. Once a 429 arrives,

@@ -10,20 +10,23 @@ before it, and lowers that pace again if another 429 comes after the pause.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 __all__ = ["LearnedRate", "RateLimiter"]
+
+logger = logging.getLogger("incident_analytics")
 
 
 class RateLimiter:
     """A token bucket: at most ``rate`` requests per second on average, bursts up to ``burst``.
 
-    Thread-safe. ``reserve_slot()`` books the next slot and gives its moment, so the sync and async
-    transports can each sleep in their own way; ``missed(slot)`` says whether a sender woke so late
-    for it that it should book again rather than send (see there).
+    Thread-safe. ``waits()`` gives the sleeps before a request may go, so the sync and async
+    transports can each sleep in their own way; a sender that woke too late for its slot books
+    another (``missed``).
     """
 
     def __init__(self, rate: float, burst: int = 1, *, clock: Callable[[], float] = time.monotonic) -> None:
@@ -59,13 +62,18 @@ class RateLimiter:
                 self.rate = rate
                 self.tolerance = max(_LATE_SLOTS / rate, _LATE_FLOOR_S)
 
-    def reserve(self) -> float:
-        """Take one token; return the seconds to wait before using it (0 when one is free)."""
-        return max(0.0, self.reserve_slot() - self._clock())
+    def waits(self) -> Iterator[float]:
+        """The sleeps before the next request may go: one per slot booked (see :meth:`missed`).
 
-    def seconds_until(self, slot: float) -> float:
-        """Seconds from now until ``slot`` (negative once it has passed)."""
-        return slot - self._clock()
+        Both transports share it: ``for wait in limiter.waits(): time.sleep(wait)`` (or ``await``).
+        """
+        for _ in range(REBOOKINGS + 1):
+            slot = self.reserve_slot()
+            wait = slot - self._clock()
+            yield max(wait, 0.0)
+            if not self.missed(slot):
+                return
+            logger.debug("woke %.3fs after the rate-limit slot: booking another", self._clock() - slot)
 
     def missed(self, slot: float) -> bool:
         """Whether ``slot`` passed more than :attr:`tolerance` ago.

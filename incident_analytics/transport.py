@@ -54,7 +54,7 @@ from .errors import (
     error_class_for_status,
 )
 from .methods import RetryKind, method_info
-from .pacing import REBOOKINGS, LearnedRate, RateLimiter
+from .pacing import LearnedRate, RateLimiter
 from .types import JSONDict
 
 logger = logging.getLogger("incident_analytics")
@@ -1063,13 +1063,9 @@ class SyncRequester(_BaseRequester):
                 self._sleep(wait)
         limiter = self._pace()
         if limiter is not None:
-            for _ in range(REBOOKINGS + 1):
-                slot = limiter.reserve_slot()
-                if (wait := limiter.seconds_until(slot)) > 0:
+            for wait in limiter.waits():
+                if wait > 0:
                     self._sleep(wait)
-                if not limiter.missed(slot):
-                    break
-                logger.debug("woke %.3fs after the rate-limit slot: booking another", -limiter.seconds_until(slot))
 
     def call(self, method: str, body: Mapping[str, Any] | None = None) -> JSONDict:
         """Send one RPC, retrying as the policy allows; return the decoded JSON object."""
@@ -1178,13 +1174,9 @@ class AsyncRequester(_BaseRequester):
                 await self._sleep(wait)
         limiter = self._pace()
         if limiter is not None:
-            for _ in range(REBOOKINGS + 1):
-                slot = limiter.reserve_slot()
-                if (wait := limiter.seconds_until(slot)) > 0:
+            for wait in limiter.waits():
+                if wait > 0:
                     await self._sleep(wait)
-                if not limiter.missed(slot):
-                    break
-                logger.debug("woke %.3fs after the rate-limit slot: booking another", -limiter.seconds_until(slot))
 
     async def call(self, method: str, body: Mapping[str, Any] | None = None) -> JSONDict:
         """Send one RPC, retrying as the policy allows; return the decoded JSON object."""

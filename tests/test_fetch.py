@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import json
+import queue
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -410,3 +414,76 @@ def test_a_listed_incident_without_a_creation_time_is_outside_a_date_range() -> 
         data = fetch(c, since="2026-01-01", include=(), progress=False)
     assert data.incidents["incident_id"].tolist() == ["1"]
     assert data.errors.empty
+
+
+def test_workers_wait_while_the_frame_builder_is_behind(
+    emulator: Emulator, client: ia.IncidentClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every answer not yet turned into rows is decoded JSON in memory: with a slow frame builder
+    the workers must stop at `UNREAD_ANSWERS` waiting answers, and nothing may be lost by it."""
+    fetch_module = importlib.import_module("incident_analytics.fetch")  # the package's `fetch` is the function
+    reference = fetch(client, progress=False)
+    most_waiting: list[int] = []
+
+    class CountingQueue(queue.SimpleQueue):  # type: ignore[type-arg]
+        def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+            super().put(item, block, timeout)
+            if isinstance(item, tuple):  # an answer (the thread pool queues its work items too)
+                most_waiting.append(self.qsize())
+
+    slow_add = fetch_module.Collected.add
+
+    def add(self: Any, kind: str, iid: str, answer: Any) -> None:
+        time.sleep(0.002)  # a main thread starved of the GIL by busy workers
+        slow_add(self, kind, iid, answer)
+
+    monkeypatch.setattr(fetch_module.queue, "SimpleQueue", CountingQueue)
+    monkeypatch.setattr(fetch_module.Collected, "add", add)
+    monkeypatch.setattr(fetch_module, "UNREAD_ANSWERS", 3)
+    data = fetch(client, concurrency=8, progress=False)
+    assert max(most_waiting) <= 3
+    # An open incident's duration is counted up to now, so it moved between the two fetches.
+    assert_frame_equal(
+        data.incidents.drop(columns="duration_seconds"), reference.incidents.drop(columns="duration_seconds")
+    )
+    for name in ("tasks", "labels", "assignments", "activity", "errors"):
+        assert_frame_equal(getattr(data, name), getattr(reference, name))
+
+    # Without the bound the same run lets answers pile up: the test can tell.
+    most_waiting.clear()
+    monkeypatch.setattr(fetch_module, "UNREAD_ANSWERS", 10_000)
+    fetch(client, concurrency=8, progress=False)
+    assert max(most_waiting) > 3
+
+
+def test_a_strict_failure_while_answers_wait_raises_instead_of_hanging(
+    emulator: Emulator, client: ia.IncidentClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers waiting for room in the unread answers are let go when the main thread gives up."""
+    fetch_module = importlib.import_module("incident_analytics.fetch")
+    victim = sorted(non_drill_ids(emulator), key=int)[-1]
+    slow_add = fetch_module.Collected.add
+
+    def add(self: Any, kind: str, iid: str, answer: Any) -> None:
+        time.sleep(0.005)
+        slow_add(self, kind, iid, answer)
+
+    monkeypatch.setattr(fetch_module.Collected, "add", add)
+    monkeypatch.setattr(fetch_module, "UNREAD_ANSWERS", 1)
+    emulator.inject("500", method="IncidentsService.GetIncident", incident_id=victim, times=None)
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            fetch(client, strict=True, concurrency=8, progress=False)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run, daemon=True)
+    try:
+        worker.start()
+        worker.join(timeout=60)
+    finally:
+        emulator.clear_faults()
+    assert not worker.is_alive(), "fetch hung after a strict failure"
+    assert len(outcome) == 1 and isinstance(outcome[0], ia.ServerError)

@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 
 from . import frames
 from .client import IncidentClient
+from .collector import collector_paused
 from .concurrency import AdaptiveLimit, FetchStats
 from .errors import IncidentAPIError, ResponseFormatError
 from .rpc import QUERY_ACTIVITY
@@ -808,6 +809,9 @@ def fetch(
     fixed). A ``Retry-After`` pauses every call, not only the one that got it. ``data.fetch_stats``
     tells what happened: requests, retries, 429s, peak concurrency, seconds per phase.
 
+    Python's cyclic garbage collector is paused while the fetch runs and enabled again after
+    (`collector_paused`): its collections over thousands of decoded answers cost a sixth of the time.
+
     >>> data = ia.fetch(client, since="2026-01-01", include=("labels", "activity"))  # doctest: +SKIP
     >>> data.incidents.groupby("severity").size()  # doctest: +SKIP
     """
@@ -818,9 +822,34 @@ def fetch(
     limit = _check_max_items(max_items)
     bars = Progress(_check_flag("progress", progress))
     strict = _check_flag("strict", strict)
+    stats = FetchStats(concurrency=workers, max_concurrency=ceiling)
+    with collector_paused():
+        data = _fetch(client, selection, parts, (workers, ceiling), limit, bars, strict, stats)
+    logger.info(
+        "fetched %d incidents (%d tasks, %d labels, %d activity items, %d errors)",
+        len(data.incidents),
+        len(data.tasks),
+        len(data.labels),
+        len(data.activity),
+        len(data.errors),
+    )
+    return data
+
+
+def _fetch(
+    client: IncidentClient,
+    selection: Selection,
+    parts: frozenset[str],
+    concurrency: tuple[int, int],
+    limit: int | None,
+    bars: Progress,
+    strict: bool,
+    stats: FetchStats,
+) -> IncidentData:
+    """`fetch` once its arguments are checked: list, call, build the frames."""
+    workers, ceiling = concurrency
     fetched_at = pd.Timestamp.now(tz="UTC")
     listing_errors: list[dict[str, Any]] = []
-    stats = FetchStats(concurrency=workers, max_concurrency=ceiling)
     remove = stats.listen(client)
     try:
         previews = list_previews(client, selection, bars, limit=limit, errors=None if strict else listing_errors)
@@ -837,12 +866,4 @@ def fetch(
     stats.mark("frames", since=framing)
     stats.mark("total")
     data.fetch_stats = stats
-    logger.info(
-        "fetched %d incidents (%d tasks, %d labels, %d activity items, %d errors)",
-        len(data.incidents),
-        len(data.tasks),
-        len(data.labels),
-        len(data.activity),
-        len(data.errors),
-    )
     return data

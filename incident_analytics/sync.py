@@ -48,6 +48,7 @@ import pandas as pd
 
 from . import frames
 from .client import IncidentClient
+from .collector import collector_paused
 from .concurrency import FetchStats
 from .fetch import (
     INCLUDE_ALL,
@@ -168,7 +169,8 @@ def sync(
     with store_lock(store_dir):
         stored = read_store(store_dir)
         selection = selection_from(stored.selection if stored is not None else {}, given)
-        data = _sync_locked(client, stored, selection, (workers, ceiling), progress, lap)
+        with collector_paused():
+            data = _sync_locked(client, stored, selection, (workers, ceiling), progress, lap)
         write_store(data, store_dir)
     logger.info("sync of %s: %s", store_dir, data.sync_report)
     return data

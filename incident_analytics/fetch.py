@@ -223,7 +223,8 @@ class Progress:
 BATCH_RECORDS = 500
 """Answers held as JSON before they are turned into frame rows and dropped (bounds a fetch's memory)."""
 UNREAD_ANSWERS = 128
-"""Answers the workers may have waiting for the main thread before they start another call."""
+"""Calls started whose answers the main thread has not read yet, at most: calls in flight plus
+answers waiting in the queue (a worker waits for room before it starts the next call)."""
 
 
 @dataclass
@@ -434,7 +435,8 @@ def run_jobs(
     # The main thread reads the queue and builds the frames; with 32 workers taking turns at the GIL
     # it can fall behind, and every answer it has not read yet is decoded JSON held in memory (most
     # of 2,000 incidents' at once, measured). A worker starts a call only while fewer than
-    # `UNREAD_ANSWERS` answers wait, which also hands the main thread the GIL when it matters.
+    # `UNREAD_ANSWERS` calls are in flight or answered but unread, which also hands the main thread
+    # the GIL when it matters.
     unread = threading.Semaphore(UNREAD_ANSWERS)
     stopping = threading.Event()  # the main thread gave up: waiting workers must not start calls
 

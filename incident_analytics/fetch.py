@@ -615,7 +615,7 @@ class Listed:
         return frame
 
 
-def slim(previews: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _slim(previews: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each preview cut down to its ID and labels, all `run_jobs` and `build_data` read once the
     `Listed` rows are built (the rest of 2,000 previews is about 7 MB of decoded JSON)."""
     return [{key: preview[key] for key in ("incidentID", "labels") if key in preview} for preview in previews]
@@ -776,6 +776,7 @@ def list_previews(
     return list(seen.values())
 
 
+@collector_paused()
 def fetch(
     client: IncidentClient,
     *,
@@ -824,40 +825,15 @@ def fetch(
     limit = _check_max_items(max_items)
     bars = Progress(_check_flag("progress", progress))
     strict = _check_flag("strict", strict)
-    stats = FetchStats(concurrency=workers, max_concurrency=ceiling)
-    with collector_paused():
-        data = _fetch(client, selection, parts, (workers, ceiling), limit, bars, strict, stats)
-    logger.info(
-        "fetched %d incidents (%d tasks, %d labels, %d activity items, %d errors)",
-        len(data.incidents),
-        len(data.tasks),
-        len(data.labels),
-        len(data.activity),
-        len(data.errors),
-    )
-    return data
-
-
-def _fetch(
-    client: IncidentClient,
-    selection: Selection,
-    parts: frozenset[str],
-    concurrency: tuple[int, int],
-    limit: int | None,
-    bars: Progress,
-    strict: bool,
-    stats: FetchStats,
-) -> IncidentData:
-    """`fetch` once its arguments are checked: list, call, build the frames."""
-    workers, ceiling = concurrency
     fetched_at = pd.Timestamp.now(tz="UTC")
     listing_errors: list[dict[str, Any]] = []
+    stats = FetchStats(concurrency=workers, max_concurrency=ceiling)
     remove = stats.listen(client)
     try:
         previews = list_previews(client, selection, bars, limit=limit, errors=None if strict else listing_errors)
         stats.mark("listing")
         listed = Listed.of(previews, strict)
-        previews = slim(previews)
+        previews = _slim(previews)
         collected = run_jobs(client, previews, parts, workers, bars, strict, max_concurrency=ceiling, stats=stats)
     finally:
         remove()
@@ -868,4 +844,12 @@ def _fetch(
     stats.mark("frames", since=framing)
     stats.mark("total")
     data.fetch_stats = stats
+    logger.info(
+        "fetched %d incidents (%d tasks, %d labels, %d activity items, %d errors)",
+        len(data.incidents),
+        len(data.tasks),
+        len(data.labels),
+        len(data.activity),
+        len(data.errors),
+    )
     return data

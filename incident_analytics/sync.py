@@ -129,6 +129,7 @@ def check_overlap(overlap: object) -> dt.timedelta:
     return overlap
 
 
+@collector_paused()
 def sync(
     client: IncidentClient,
     store_dir: str | os.PathLike[str],
@@ -169,8 +170,7 @@ def sync(
     with store_lock(store_dir):
         stored = read_store(store_dir)
         selection = selection_from(stored.selection if stored is not None else {}, given)
-        with collector_paused():
-            data = _sync_locked(client, stored, selection, (workers, ceiling), progress, lap)
+        data = _sync_locked(client, stored, selection, (workers, ceiling), progress, lap)
         write_store(data, store_dir)
     logger.info("sync of %s: %s", store_dir, data.sync_report)
     return data

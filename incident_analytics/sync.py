@@ -47,8 +47,8 @@ from typing import Any, Literal
 import pandas as pd
 
 from . import frames
+from .allocation import fetch_allocation
 from .client import IncidentClient
-from .collector import collector_paused
 from .concurrency import FetchStats
 from .fetch import (
     INCLUDE_ALL,
@@ -129,7 +129,7 @@ def check_overlap(overlap: object) -> dt.timedelta:
     return overlap
 
 
-@collector_paused()
+@fetch_allocation()
 def sync(
     client: IncidentClient,
     store_dir: str | os.PathLike[str],

@@ -551,6 +551,10 @@ def test_duplicates_found_merged_and_gone_on_the_server(emu: Emulator, client: i
 # -- the fault run ----------------------------------------------------------------------------------
 
 FAULTS = {"500": 0.025, "503": 0.025, "429": 0.025, "drop": 0.025}  # 10% of requests, Retry-After on 429/503
+# Every 429 and 503 carries Retry-After: 1 and holds back the whole pool for that second: about 120 of
+# them made each run last 200 s. Capping the hold (and the backoff) keeps every fault, retry and
+# pool-wide hold; the hold's length is tested in tests/test_transport.py.
+QUICK_RETRIES = ia.RetryPolicy(max_retry_after=0.05, backoff_base=0.05)
 
 
 def fault_run_plan(client: ia.IncidentClient, incidents: int, changes: int) -> LabelPlan:
@@ -573,7 +577,7 @@ def test_two_thousand_changes_under_ten_percent_faults_end_in_exactly_the_desire
     trust_plan_for: float, first: list[str]
 ) -> None:
     with Emulator(seed=11, incidents=320, faults=FAULTS, fault_seed=4) as emu, \
-            ia.IncidentClient(emu.url, emu.token) as client:
+            ia.IncidentClient(emu.url, emu.token, retry=QUICK_RETRIES) as client:
         plan = fault_run_plan(client, 320, 2000)
         before = {iid: server_labels(emu, iid) for iid in emu.state.incidents}
         emu.reset_requests()

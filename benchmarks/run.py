@@ -26,7 +26,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
@@ -40,6 +40,7 @@ from emulator_process import EmulatorProcess, server_script
 import incident_analytics as ia
 from incident_analytics import frames, report
 
+T = TypeVar("T")
 HERE = Path(__file__).resolve().parent
 QUERY = "IncidentsService.QueryIncidentPreviews"
 
@@ -69,6 +70,14 @@ class Table:
     def markdown(self) -> str:
         head = "| benchmark | ours | baseline | baseline value | ratio | note |\n|---|---:|---|---:|---:|---|\n"
         return head + "".join("| " + " | ".join(row) + " |\n" for row in self.rows)
+
+
+def section(run_section: Callable[..., T], *args: Any) -> T:
+    """Run one section of the table and say how long it took (so ``--quick`` stays quick)."""
+    started = time.perf_counter()
+    result = run_section(*args)
+    print(f"  ({run_section.__name__}: {time.perf_counter() - started:.1f} s)", flush=True)
+    return result
 
 
 def median(values: list[float]) -> float:
@@ -396,7 +405,7 @@ def main() -> int:
     parser.add_argument("--incidents", type=int, default=None, help="seeded incidents (default 2000, quick 100)")
     parser.add_argument("--latency", type=float, default=0.02, help="seconds per response (default 0.02)")
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--repeats", type=int, default=None, help="interleaved repeats (default 3, quick 2)")
+    parser.add_argument("--repeats", type=int, default=None, help="interleaved repeats (default 3, quick 1)")
     parser.add_argument("--records", type=int, default=None, help="records for the frame build (default 100000)")
     parser.add_argument("--changes", type=int, default=None, help="bulk label changes (default 2000, quick 400)")
     parser.add_argument("--sizes", default=None, help="metric sizes (default 10000,100000,1000000)")
@@ -410,7 +419,7 @@ def main() -> int:
         return 0
     q = args.quick
     args.incidents = args.incidents or (100 if q else 2000)
-    args.repeats = args.repeats or (2 if q else 3)
+    args.repeats = args.repeats or (1 if q else 3)
     args.records = args.records or (3_000 if q else 100_000)
     args.changes = args.changes or (200 if q else 2000)
     args.sizes = args.sizes or ("10000,30000" if q else "10000,100000,1000000")
@@ -418,13 +427,13 @@ def main() -> int:
     args.metric_repeats = 1 if q else 2
     started = time.perf_counter()
     table = Table()
-    fetch_s, data, sources = fetch_section(args, table)
-    rate_limit_section(args, table, data)
-    memory_section(args, table)
-    frames_section(args, table, sources)
-    bulk_section(args, table)
-    metrics_section(args, table)
-    report_section(args, table, data, fetch_s)
+    fetch_s, data, sources = section(fetch_section, args, table)
+    section(rate_limit_section, args, table, data)
+    section(memory_section, args, table)
+    section(frames_section, args, table, sources)
+    section(bulk_section, args, table)
+    section(metrics_section, args, table)
+    section(report_section, args, table, data, fetch_s)
     total = time.perf_counter() - started
     machine = (f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, pandas {pd.__version__}, "
                f"load average {os.getloadavg()[0]:.1f}")

@@ -1,8 +1,8 @@
 """A property over fetch's arguments: whatever a user passes, either a clear TypeError/ValueError
 before any request reaches the server, or exactly the incidents the arguments select.
 Hand-picked bad arguments are in tests/test_fetch.py (test_bad_arguments_fail_before_any_request,
-test_ambiguous_or_bad_arguments_fail_before_any_request); plan and frame inputs in
-tests/test_bulk.py and tests/test_frames.py."""
+test_ambiguous_or_bad_arguments_fail_before_any_request); the same property over plan inputs is in
+test_plan_inputs.py, over frame inputs in test_frame_inputs.py."""
 
 from __future__ import annotations
 

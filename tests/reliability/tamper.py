@@ -6,7 +6,7 @@ them) the hostile way instead. Kinds: ``html`` (a 502 proxy page), ``truncated``
 ``wrong_types`` (the items list as a string), ``error200`` (HTTP 200 with ``{"error": ...}``),
 ``redirect`` (a 302 to another host), ``endless`` (the real page with a fresh cursor and
 ``hasMore`` forever), ``echo`` (a 400 quoting the Authorization header), ``trickle`` (the real body
-one byte every 0.2 s).
+one byte every 0.2 s), ``lying_gzip`` (the real JSON, uncompressed, labelled ``Content-Encoding: gzip``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import httpx
 
 from incident_analytics.emulator import Emulator
 
-KINDS = ("html", "truncated", "wrong_types", "error200", "redirect", "endless", "echo", "trickle")
+KINDS = ("html", "truncated", "wrong_types", "error200", "redirect", "endless", "echo", "trickle", "lying_gzip")
 
 
 class _Proxy(ThreadingHTTPServer):
@@ -83,6 +83,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(400, said.encode())
         elif kind == "error200":
             self._send(200, b'{"error": "something went wrong"}')
+        elif kind == "lying_gzip":
+            self._send(200, real.content, **{"Content-Encoding": "gzip"})
         elif kind == "redirect":
             self._send(302, b"{}", Location="http://127.0.0.1:9/elsewhere")
         elif kind == "wrong_types":

@@ -407,7 +407,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=None, help="interleaved repeats (default 3, quick 1)")
     parser.add_argument("--records", type=int, default=None, help="records for the frame build (default 100000)")
-    parser.add_argument("--changes", type=int, default=None, help="bulk label changes (default 2000, quick 400)")
+    parser.add_argument("--changes", type=int, default=None, help="bulk label changes (default 2000, quick 200)")
     parser.add_argument("--sizes", default=None, help="metric sizes (default 10000,100000,1000000)")
     parser.add_argument("--memory-sizes", default=None, help="fetch memory sizes (default 2000,20000; quick 100,1000)")
     parser.add_argument("--rate", type=float, default=200.0, help="the server's rate limit for the rate row (req/s)")
